@@ -1,0 +1,73 @@
+# llm-incident-manager: one way to do each thing. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEPS_STAMP := $(VENV)/.deps-stamp
+BUILD_STAMP := $(VENV)/.build-stamp
+RUST_SOURCES := $(shell find rust/src -name '*.rs') Cargo.toml
+export LIM_HOST ?= 127.0.0.1
+export LIM_PORT ?= 8080
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DEPS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "maturin>=1.9,<2"
+	$(BIN)/python tools/install_deps.py $(VENV) dev load
+	touch $@
+
+.PHONY: deps
+deps: $(DEPS_STAMP) ## create .venv and install Python dependencies
+
+$(BUILD_STAMP): $(DEPS_STAMP) $(RUST_SOURCES) python/llm_incident_manager/_core.pyi
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
+	touch $@
+
+.PHONY: build
+build: $(BUILD_STAMP) ## build the Rust extension (release) into .venv
+
+.PHONY: run
+run: build ## build everything and serve on $LIM_HOST:$LIM_PORT (embedded SQLite under ./var/)
+	mkdir -p var
+	$(BIN)/lim serve
+
+.PHONY: lint
+lint: build ## ruff, mypy --strict, stubtest, cargo fmt --check, cargo clippy -D warnings
+	$(BIN)/ruff check python tests benchmarks loadtest tools
+	$(BIN)/ruff format --check python tests benchmarks loadtest tools
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest llm_incident_manager._core --allowlist tools/stubtest-allowlist.txt
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+
+.PHONY: test
+test: build lint ## build everything, lint, cargo test and pytest on both storage backends
+	cargo test --quiet
+	$(BIN)/pytest -q
+
+.PHONY: bench
+bench: build ## benchmarks (pytest-benchmark), side by side with the obvious alternative
+	$(BIN)/pytest benchmarks -q --benchmark-enable --benchmark-columns=min,median,mean,ops,rounds --benchmark-group-by=group
+
+.PHONY: loadtest
+loadtest: build ## a short Locust run against a service this target starts itself
+	$(BIN)/python loadtest/run.py --users 8 --run-time 15s
+
+.PHONY: fmt
+fmt: deps ## format Python and Rust
+	$(BIN)/ruff format python tests benchmarks loadtest tools
+	$(BIN)/ruff check --fix python tests benchmarks loadtest tools
+	cargo fmt
+
+.PHONY: clean
+clean: ## remove build output and the virtualenv (keeps ./var data)
+	rm -rf $(VENV) target

@@ -1,0 +1,56 @@
+"""Authentication (``Authorization: Bearer <key>`` or ``X-API-Key``) and role guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from llm_incident_manager.auth.keys import KeyCache, Principal, Role
+
+__all__ = ["AuthMiddleware", "Guard", "can_act", "can_ingest", "can_read", "key_from_headers"]
+
+Guard = Any
+
+
+def key_from_headers(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("bearer", "token") and value.strip():
+            return value.strip()
+    api_key = connection.headers.get("x-api-key")
+    return api_key.strip() if api_key else None
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        key = key_from_headers(connection)
+        if key is None:
+            raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
+        cache: KeyCache = connection.app.state.services.keys
+        principal = await cache.resolve(key)
+        if principal is None:
+            raise NotAuthorizedException("the API key is unknown or revoked")
+        return AuthenticationResult(user=principal, auth=key)
+
+
+def _allow(*roles: Role) -> Guard:
+    allowed = frozenset(roles)
+    names = ", ".join(sorted(r.value for r in roles))
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, Principal) or user.role not in allowed:
+            role = user.role.value if isinstance(user, Principal) else "none"
+            raise PermissionDeniedException(f"this needs one of the roles {names}; the key's role is {role}")
+
+    return guard
+
+
+can_ingest = _allow(Role.INGEST, Role.ADMIN)
+can_read = _allow(Role.VIEWER, Role.RESPONDER, Role.ADMIN)
+can_act = _allow(Role.RESPONDER, Role.ADMIN)

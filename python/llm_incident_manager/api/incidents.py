@@ -1,0 +1,141 @@
+"""Incidents: list, read, their alerts and timeline, and the responder actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import Body, Parameter
+
+from llm_incident_manager.api.auth import can_act, can_read
+from llm_incident_manager.api.schemas import NoteIn, NoteOut
+from llm_incident_manager.auth.keys import Principal
+from llm_incident_manager.domain.alerts import Severity
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.errors import InvalidInput, NotFound
+from llm_incident_manager.services import Services
+from llm_incident_manager.store.protocol import MAX_PAGE, IncidentQuery, Page
+
+__all__ = ["IncidentController"]
+
+AnyRequest = Request[Any, Any, State]
+Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
+
+
+def _services(request: AnyRequest) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+class IncidentController(Controller):
+    path = "/api/v1/incidents"
+    tags = ["incidents"]
+
+    @get("/", guards=[can_read], operation_id="listIncidents", summary="List incidents, newest first")
+    async def list_incidents(
+        self,
+        request: AnyRequest,
+        status: Annotated[list[IncidentStatus] | None, Parameter(description="repeat to match any")] = None,
+        severity: Annotated[list[Severity] | None, Parameter(description="repeat to match any")] = None,
+        service: str | None = None,
+        model: str | None = None,
+        env: str | None = None,
+        since: Annotated[datetime | None, Parameter(description="created at or after (RFC 3339)")] = None,
+        until: Annotated[datetime | None, Parameter(description="created before (RFC 3339)")] = None,
+        cursor: str | None = None,
+        limit: Limit = 50,
+    ) -> Page[Incident]:
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidInput.field(name, "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+        query = IncidentQuery(
+            status=status or [], severity=severity or [], service=service, model=model, env=env, since=since,
+            until=until, cursor=cursor, limit=limit,
+        )  # fmt: skip
+        return await _services(request).store.list_incidents(query)
+
+    @get("/{incident_id:str}", guards=[can_read], operation_id="getIncident", summary="One incident")
+    async def get_incident(self, request: AnyRequest, incident_id: str) -> Incident:
+        incident = await _services(request).store.get_incident(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}")
+        return incident
+
+    @get(
+        "/{incident_id:str}/alerts",
+        guards=[can_read],
+        operation_id="listIncidentAlerts",
+        summary="The distinct alerts of an incident, with counts",
+    )
+    async def alerts(
+        self, request: AnyRequest, incident_id: str, cursor: str | None = None, limit: Limit = 100
+    ) -> Page[IncidentAlert]:
+        services = _services(request)
+        if await services.store.get_incident(incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+        return await services.store.list_incident_alerts(incident_id, _int_cursor(cursor), limit)
+
+    @get(
+        "/{incident_id:str}/timeline",
+        guards=[can_read],
+        operation_id="getIncidentTimeline",
+        summary="The incident's append-only event log, oldest first",
+    )
+    async def timeline(
+        self, request: AnyRequest, incident_id: str, cursor: str | None = None, limit: Limit = 100
+    ) -> Page[TimelineEvent]:
+        services = _services(request)
+        if await services.store.get_incident(incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+        return await services.store.list_timeline(incident_id, _int_cursor(cursor), limit)
+
+    @post(
+        "/{incident_id:str}/acknowledge",
+        guards=[can_act],
+        status_code=200,
+        operation_id="acknowledgeIncident",
+        summary="Acknowledge (idempotent; 409 when resolved)",
+    )
+    async def acknowledge(
+        self, request: AnyRequest, incident_id: str, data: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> Incident:
+        services = _services(request)
+        principal: Principal = request.user
+        return await services.responder.acknowledge(incident_id, principal.actor, services.clock.now())
+
+    @post(
+        "/{incident_id:str}/resolve",
+        guards=[can_act],
+        status_code=200,
+        operation_id="resolveIncident",
+        summary="Resolve (idempotent)",
+    )
+    async def resolve(
+        self, request: AnyRequest, incident_id: str, data: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> Incident:
+        services = _services(request)
+        principal: Principal = request.user
+        return await services.responder.resolve(incident_id, principal.actor, services.clock.now())
+
+    @post(
+        "/{incident_id:str}/notes",
+        guards=[can_act],
+        status_code=201,
+        operation_id="addIncidentNote",
+        summary="Add a note to the timeline",
+    )
+    async def note(self, request: AnyRequest, incident_id: str, data: NoteIn) -> NoteOut:
+        if not data.text.strip():
+            raise InvalidInput.field("text", "must not be empty")
+        services = _services(request)
+        principal: Principal = request.user
+        await services.responder.note(incident_id, principal.actor, data.text, services.clock.now())
+        return NoteOut(incident_id=incident_id, actor=principal.actor, text=data.text)
+
+
+def _int_cursor(cursor: str | None) -> str | None:
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput.field("cursor", "is not a cursor this list returned")
+    return cursor

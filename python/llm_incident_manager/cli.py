@@ -1,0 +1,114 @@
+"""The ``lim`` command line: serve, migrate, keys, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from llm_incident_manager import __version__
+from llm_incident_manager.auth.keys import Role, create_key
+from llm_incident_manager.clock import SystemClock
+from llm_incident_manager.config import Settings
+from llm_incident_manager.store.factory import make_store
+from llm_incident_manager.store.protocol import Store
+
+__all__ = ["main"]
+
+
+def _serve(settings: Settings) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "llm_incident_manager.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_enabled=True,
+        backlog=2048,
+    ).serve()
+    return 0
+
+
+async def _with_store(settings: Settings) -> Store:
+    store = make_store(settings)
+    await store.open()
+    await store.migrate()
+    return store
+
+
+async def _migrate(settings: Settings) -> int:
+    store = make_store(settings)
+    await store.open()
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    print(f"applied migrations: {applied}" if applied else "schema is up to date", file=sys.stderr)
+    return 0
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    store = await _with_store(settings)
+    try:
+        if args.keys_command == "create":
+            name = args.name or f"{args.role}-key"
+            key, record = await create_key(store, Role(args.role), name, SystemClock().now())
+            print(f"created key {record.id} ({record.role}, {record.name}); it is shown only once:", file=sys.stderr)
+            print(key)
+            return 0
+        if args.keys_command == "list":
+            print(f"{'id':36}  {'role':9}  {'prefix':6}  {'created':25}  {'revoked':25}  name")
+            for rec in await store.list_keys():
+                revoked = rec.revoked_at.isoformat() if rec.revoked_at else "-"
+                print(f"{rec.id:36}  {rec.role:9}  {rec.prefix:6}  {rec.created_at.isoformat():25}  {revoked:25}  "
+                      f"{rec.name}")  # fmt: skip
+            return 0
+        if await store.revoke_key(args.key_id, SystemClock().now()):
+            print(f"revoked {args.key_id}", file=sys.stderr)
+            return 0
+        print(f"no active key {args.key_id}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lim", description="llm-incident-manager")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the API with granian on $LIM_HOST:$LIM_PORT")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser("version", help="print the version")
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key and print it (once) on stdout")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", default=None)
+    keys.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+        return 0
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"lim: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    return asyncio.run(_keys(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Alertmanager's webhook payload (version 4): ``POST /api/v1/integrations/alertmanager``.
+
+Every alert of the notification is taken, firing and resolved. Unknown fields are accepted, since
+Alertmanager adds fields over releases (``truncatedAlerts``, ``notification_reason``...). Go's zero time in
+``endsAt`` means no end. The fingerprint is computed from the labels and equals Alertmanager's own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from llm_incident_manager.domain.alerts import Alert, EventAction
+from llm_incident_manager.errors import InvalidInput
+from llm_incident_manager.ingest.batch import check_batch_size, decode_json
+from llm_incident_manager.ingest.context import IngestContext
+from llm_incident_manager.ingest.normalize import as_fields, dimensions, severity_or_default, utc
+
+__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "decode", "to_alert"]
+
+
+class AlertmanagerAlert(msgspec.Struct, gc=False, rename="camel"):
+    labels: dict[str, str]
+    status: str = "firing"
+    annotations: dict[str, str] = {}
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = msgspec.field(default="", name="generatorURL")
+    fingerprint: str = ""
+
+
+class AlertmanagerWebhook(msgspec.Struct, gc=False, rename="camel"):
+    alerts: list[AlertmanagerAlert]
+    version: str = "4"
+    status: str = ""
+    receiver: str = ""
+    group_key: str = ""
+    external_url: str = msgspec.field(default="", name="externalURL")
+
+
+_decoder = msgspec.json.Decoder(AlertmanagerWebhook)
+
+
+def to_alert(item: AlertmanagerAlert, index: str, ctx: IngestContext, source: str) -> Alert:
+    """One Alertmanager alert (webhook or API v2 shape) as an Alert."""
+    if item.status not in ("firing", "resolved"):
+        raise InvalidInput.field(f"{index}status", f"must be 'firing' or 'resolved', not {item.status!r}")
+    labels = item.labels
+    starts_at = utc(item.starts_at)
+    ends_at = utc(item.ends_at)
+    resolved = item.status == "resolved"
+    event_time = (ends_at if resolved else None) or starts_at or ctx.received_at
+    title = item.annotations.get("summary") or labels.get("alertname") or "alert"
+    links = [url for url in (item.generator_url, item.annotations.get("runbook_url", "")) if url]
+    return Alert(
+        title=title,
+        description=item.annotations.get("description"),
+        severity=severity_or_default(
+            labels.get("severity") or labels.get("priority"), f"{index}labels.severity", strict=False
+        ),
+        action=EventAction.RESOLVE if resolved else EventAction.TRIGGER,
+        source=source,
+        integration="alertmanager",
+        event_time=event_time,
+        identity=labels,
+        labels=labels,
+        annotations=item.annotations,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        links=links,
+        **as_fields(dimensions(labels)),
+    )
+
+
+def decode(body: bytes, ctx: IngestContext) -> list[Alert]:
+    payload = decode_json(_decoder, body)
+    check_batch_size(payload.alerts, ctx.max_batch)
+    return [to_alert(item, f"alerts[{i}].", ctx, "alertmanager") for i, item in enumerate(payload.alerts)]

@@ -1,0 +1,296 @@
+"""Dedup stage: which open incident, if any, each alert of a batch belongs to.
+
+State is in memory (rebuilt from the store at start-up) so a repeat costs a dict lookup, not a read from
+the database. Rules (docs/dedup.md):
+
+* an explicit dedup key matches the open incident holding it however long ago it was last seen (PagerDuty);
+* a label fingerprint matches the open incident holding it while it repeats within ``window`` of that
+  alert's last occurrence, in event time; after a longer silence a trigger opens a new incident;
+* a resolve resolves the alert (whatever the window) and, when it was the incident's last firing alert, the
+  incident; a resolve or acknowledge that matches nothing is ``ignored``;
+* a trigger after the incident resolved opens a new incident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, Severity
+from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentStatus
+from llm_incident_manager.ids import uuid7
+from llm_incident_manager.pipeline.writeset import AlertUpsert, NewIncident, WriteSet
+
+__all__ = ["SEVERITY_RANK", "DedupState", "OpenAlertRow"]
+
+SEVERITY_RANK = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 3,
+    Severity.INFO: 4,
+}
+SYSTEM_ACTOR = "system"
+
+_encode = msgspec.json.Encoder().encode
+
+
+class OpenAlertRow(msgspec.Struct, frozen=True):
+    """One alert of an open incident, as the store returns it to rebuild the state."""
+
+    incident_id: str
+    incident_status: IncidentStatus
+    severity: Severity
+    fingerprint: str
+    status: AlertStatus
+    last_seen_at: datetime
+    explicit: bool
+
+
+@dataclass(slots=True)
+class _OpenAlert:
+    incident_id: str
+    last_seen: float
+    explicit: bool
+    firing: bool
+
+
+@dataclass(slots=True)
+class _OpenIncident:
+    id: str
+    status: IncidentStatus
+    severity: Severity
+    fingerprints: set[str] = field(default_factory=set)
+    firing: set[str] = field(default_factory=set)
+
+
+class DedupState:
+    """Open incidents and the alert fingerprints they hold."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self.window = window_seconds
+        self._alerts: dict[str, _OpenAlert] = {}
+        self._incidents: dict[str, _OpenIncident] = {}
+
+    # -- state ---------------------------------------------------------------------------------------
+    def load(self, rows: Iterable[OpenAlertRow]) -> None:
+        """Replaces the state with the open alerts the store holds. Where two open incidents hold one
+        fingerprint (a repeat after a long silence), the one seen last owns it."""
+        self._alerts.clear()
+        self._incidents.clear()
+        for row in rows:
+            incident = self._incidents.get(row.incident_id)
+            if incident is None:
+                incident = self._incidents[row.incident_id] = _OpenIncident(
+                    row.incident_id, row.incident_status, row.severity
+                )
+            incident.fingerprints.add(row.fingerprint)
+            firing = row.status is AlertStatus.FIRING
+            if firing:
+                incident.firing.add(row.fingerprint)
+            seen = row.last_seen_at.timestamp()
+            current = self._alerts.get(row.fingerprint)
+            if current is None or current.last_seen <= seen:
+                self._alerts[row.fingerprint] = _OpenAlert(row.incident_id, seen, row.explicit, firing)
+
+    @property
+    def open_incidents(self) -> int:
+        return len(self._incidents)
+
+    @property
+    def open_alerts(self) -> int:
+        return len(self._alerts)
+
+    def incident_status(self, incident_id: str) -> IncidentStatus | None:
+        incident = self._incidents.get(incident_id)
+        return None if incident is None else incident.status
+
+    # -- responder actions ---------------------------------------------------------------------------
+    def acknowledge(self, incident_id: str) -> bool:
+        """Marks an open incident acknowledged; False when it is not open or already acknowledged."""
+        incident = self._incidents.get(incident_id)
+        if incident is None or incident.status is not IncidentStatus.TRIGGERED:
+            return False
+        incident.status = IncidentStatus.ACKNOWLEDGED
+        return True
+
+    def close(self, incident_id: str) -> bool:
+        """Forgets a resolved incident: its fingerprints no longer match. False when it was not open."""
+        incident = self._incidents.pop(incident_id, None)
+        if incident is None:
+            return False
+        for fp in incident.fingerprints:
+            entry = self._alerts.get(fp)
+            if entry is not None and entry.incident_id == incident_id:
+                del self._alerts[fp]
+        return True
+
+    # -- the stage -----------------------------------------------------------------------------------
+    def apply(
+        self, alerts: Sequence[Alert], fingerprints: Sequence[str], received_at: datetime, ws: WriteSet
+    ) -> list[AlertResult]:
+        """Decides every alert of the batch in order, updates the state and records the rows to write.
+
+        Runs without awaiting, so concurrent batches are decided one after the other."""
+        results: list[AlertResult] = []
+        append = results.append
+        window = self.window
+        for alert, fp in zip(alerts, fingerprints, strict=True):
+            event_ts = alert.event_time.timestamp()
+            entry = self._alerts.get(fp)
+            action = alert.action
+            if action is EventAction.TRIGGER:
+                if entry is not None and (entry.explicit or event_ts - entry.last_seen <= window):
+                    self._repeat(alert, fp, entry, event_ts, received_at, ws)
+                    append(AlertResult(entry.incident_id, fp, Action.DEDUPLICATED))
+                    ws.events.append(self._event_row(entry.incident_id, fp, Action.DEDUPLICATED, alert, received_at))
+                else:
+                    incident_id = self._create(alert, fp, event_ts, received_at, ws)
+                    append(AlertResult(incident_id, fp, Action.CREATED))
+                    ws.events.append(self._event_row(incident_id, fp, Action.CREATED, alert, received_at))
+            elif entry is None:
+                append(AlertResult(None, fp, Action.IGNORED))
+                ws.events.append(self._event_row(None, fp, Action.IGNORED, alert, received_at))
+            elif action is EventAction.RESOLVE:
+                self._resolve(alert, fp, entry, event_ts, received_at, ws)
+                append(AlertResult(entry.incident_id, fp, Action.RESOLVED))
+                ws.events.append(self._event_row(entry.incident_id, fp, Action.RESOLVED, alert, received_at))
+            else:  # acknowledge (PagerDuty)
+                incident_id = entry.incident_id
+                if self.acknowledge(incident_id):
+                    change = ws.change(incident_id)
+                    change.status = IncidentStatus.ACKNOWLEDGED
+                    change.acknowledged_at = received_at
+                    change.acknowledged_by = f"{alert.integration}:{alert.source}"
+                    change.updated_at = received_at
+                    ws.timeline.append(
+                        (incident_id, received_at, "acknowledged", change.acknowledged_by, {"fingerprint": fp})
+                    )
+                append(AlertResult(incident_id, fp, Action.ACKNOWLEDGED))
+                ws.events.append(self._event_row(incident_id, fp, Action.ACKNOWLEDGED, alert, received_at))
+        return results
+
+    @staticmethod
+    def _event_row(
+        incident_id: str | None, fp: str, action: Action, alert: Alert, received_at: datetime
+    ) -> tuple[str | None, str, str, str, datetime, datetime, bytes]:
+        return (incident_id, fp, action.value, alert.action.value, alert.event_time, received_at, _encode(alert))
+
+    def _create(self, alert: Alert, fp: str, event_ts: float, received_at: datetime, ws: WriteSet) -> str:
+        incident_id = uuid7()
+        incident = _OpenIncident(incident_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
+        self._incidents[incident_id] = incident
+        previous = self._alerts.get(fp)
+        self._alerts[fp] = _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True)
+        ws.new_incidents.append(
+            NewIncident(
+                id=incident_id,
+                status=IncidentStatus.TRIGGERED,
+                severity=alert.severity,
+                title=alert.title,
+                description=alert.description,
+                source=alert.source,
+                fingerprint=fp,
+                service=alert.service,
+                model=alert.model,
+                model_version=alert.model_version,
+                provider=alert.provider,
+                region=alert.region,
+                env=alert.env,
+                node=alert.node,
+                labels=alert.labels,
+                created_at=received_at,
+                last_seen_at=alert.event_time,
+            )
+        )
+        ws.alerts[(incident_id, fp)] = self._upsert(incident_id, fp, alert, count=1)
+        data: dict[str, object] = {"fingerprint": fp, "title": alert.title, "severity": alert.severity.value}
+        if previous is not None:
+            data["previous_incident_id"] = previous.incident_id
+        ws.timeline.append((incident_id, received_at, "created", f"{alert.integration}:{alert.source}", data))
+        return incident_id
+
+    @staticmethod
+    def _upsert(incident_id: str, fp: str, alert: Alert, count: int) -> AlertUpsert:
+        return AlertUpsert(
+            incident_id=incident_id,
+            fingerprint=fp,
+            status=alert.status,
+            title=alert.title,
+            severity=alert.severity,
+            source=alert.source,
+            explicit=isinstance(alert.identity, tuple),
+            dedup_key=alert.dedup_key,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            first_seen_at=alert.event_time,
+            last_seen_at=alert.event_time,
+            count=count,
+            resolved_at=alert.event_time if alert.status is AlertStatus.RESOLVED else None,
+        )
+
+    def _touch_alert(self, incident_id: str, fp: str, alert: Alert, ws: WriteSet) -> AlertUpsert:
+        key = (incident_id, fp)
+        upsert = ws.alerts.get(key)
+        if upsert is None:
+            upsert = ws.alerts[key] = self._upsert(incident_id, fp, alert, count=0)
+        else:
+            upsert.status = alert.status
+            upsert.title = alert.title
+            upsert.labels = alert.labels
+            upsert.annotations = alert.annotations
+            upsert.last_seen_at = max(upsert.last_seen_at, alert.event_time)
+            upsert.first_seen_at = min(upsert.first_seen_at, alert.event_time)
+            upsert.resolved_at = alert.event_time if alert.status is AlertStatus.RESOLVED else None
+        return upsert
+
+    def _repeat(
+        self, alert: Alert, fp: str, entry: _OpenAlert, event_ts: float, received_at: datetime, ws: WriteSet
+    ) -> None:
+        incident_id = entry.incident_id
+        entry.last_seen = max(entry.last_seen, event_ts)
+        incident = self._incidents[incident_id]
+        if not entry.firing:
+            entry.firing = True
+            incident.firing.add(fp)
+            ws.timeline.append(
+                (incident_id, alert.event_time, "alert_refired", f"{alert.integration}:{alert.source}",
+                 {"fingerprint": fp})
+            )  # fmt: skip
+        self._touch_alert(incident_id, fp, alert, ws).count += 1
+        change = ws.change(incident_id)
+        change.alert_count += 1
+        change.updated_at = received_at
+        if change.last_seen_at is None or alert.event_time > change.last_seen_at:
+            change.last_seen_at = alert.event_time
+        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
+            ws.timeline.append(
+                (incident_id, alert.event_time, "severity_raised", f"{alert.integration}:{alert.source}",
+                 {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
+            )  # fmt: skip
+            incident.severity = alert.severity
+            change.severity = alert.severity
+
+    def _resolve(
+        self, alert: Alert, fp: str, entry: _OpenAlert, event_ts: float, received_at: datetime, ws: WriteSet
+    ) -> None:
+        incident_id = entry.incident_id
+        incident = self._incidents[incident_id]
+        entry.last_seen = max(entry.last_seen, event_ts)
+        actor = f"{alert.integration}:{alert.source}"
+        if entry.firing:
+            entry.firing = False
+            incident.firing.discard(fp)
+            ws.timeline.append((incident_id, alert.event_time, "alert_resolved", actor, {"fingerprint": fp}))
+        self._touch_alert(incident_id, fp, alert, ws)
+        change = ws.change(incident_id)
+        change.updated_at = received_at
+        if not incident.firing:
+            self.close(incident_id)
+            change.status = IncidentStatus.RESOLVED
+            change.resolved_at = received_at
+            change.resolved_by = actor
+            ws.timeline.append((incident_id, received_at, "resolved", actor, {"fingerprint": fp}))

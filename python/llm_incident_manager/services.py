@@ -1,0 +1,70 @@
+"""The wiring: every long-lived part of a running service, built and torn down in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from llm_incident_manager.auth.keys import KeyCache
+from llm_incident_manager.clock import Clock, SystemClock
+from llm_incident_manager.config import Settings
+from llm_incident_manager.pipeline.builder import IngestPipeline
+from llm_incident_manager.pipeline.dedup import DedupState
+from llm_incident_manager.pipeline.responder import ResponderActions
+from llm_incident_manager.pipeline.writer import GroupCommitWriter
+from llm_incident_manager.store.factory import make_store
+from llm_incident_manager.store.protocol import Store
+
+__all__ = ["Services"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+    state: DedupState
+    writer: GroupCommitWriter
+    pipeline: IngestPipeline
+    responder: ResponderActions
+    keys: KeyCache
+
+    @classmethod
+    async def start(cls, settings: Settings, store: Store | None = None, clock: Clock | None = None) -> Services:
+        """Opens the store, applies migrations, rebuilds the dedup state and starts the writer."""
+        store = store or make_store(settings)
+        await store.open()
+        try:
+            applied = await store.migrate()
+            if applied:
+                log.info("applied migrations %s", applied)
+            state = DedupState(settings.dedup_window_seconds)
+            state.load(await store.load_open_alerts())
+        except BaseException:
+            await store.close()
+            raise
+
+        async def reload() -> None:
+            state.load(await store.load_open_alerts())
+
+        writer = GroupCommitWriter(store, reload, max_alerts=settings.commit_max_alerts)
+        writer.start()
+        log.info(
+            "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            clock=clock or SystemClock(),
+            state=state,
+            writer=writer,
+            pipeline=IngestPipeline(store, state, writer),
+            responder=ResponderActions(store, state, writer),
+            keys=KeyCache(store, settings.key_cache_seconds),
+        )
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.store.close()

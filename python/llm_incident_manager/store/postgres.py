@@ -1,0 +1,277 @@
+"""The distributed system of record: PostgreSQL through an asyncpg pool.
+
+A commit (a group of batches) is one transaction: ``executemany`` for incidents, alerts and the timeline, and
+``COPY`` for the append-only alert log. Migrations run under an advisory lock so instances starting together
+apply each one once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.store.codec import decode_json, encode_json
+from llm_incident_manager.store.migrations import migrations
+from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+_MIGRATION_LOCK = 0x6C696D  # "lim"
+
+INCIDENT_COLUMNS = (
+    "id, status, severity, title, description, source, fingerprint, service, model, model_version, provider, "
+    "region, env, node, labels, alert_count, created_at, updated_at, last_seen_at, acknowledged_at, "
+    "acknowledged_by, resolved_at, resolved_by"
+)
+_INSERT_INCIDENT = (
+    f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, $21, "
+    "$22, $23)"
+)
+_UPSERT_ALERT = """
+INSERT INTO incident_alerts AS a (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
+                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14)
+ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
+    status = EXCLUDED.status, title = EXCLUDED.title, severity = EXCLUDED.severity,
+    labels = EXCLUDED.labels, annotations = EXCLUDED.annotations, count = a.count + EXCLUDED.count,
+    first_seen_at = LEAST(a.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at
+"""
+_UPDATE_INCIDENT = """
+UPDATE incidents SET
+    alert_count = alert_count + $1,
+    last_seen_at = GREATEST(last_seen_at, coalesce($2, last_seen_at)),
+    updated_at = coalesce($3, updated_at),
+    status = coalesce($4, status),
+    severity = coalesce($5, severity),
+    acknowledged_at = coalesce($6, acknowledged_at),
+    acknowledged_by = coalesce($7, acknowledged_by),
+    resolved_at = coalesce($8, resolved_at),
+    resolved_by = coalesce($9, resolved_by)
+WHERE id = $10
+"""
+_EVENT_COLUMNS = ["incident_id", "fingerprint", "action", "event_action", "event_time", "received_at", "payload"]
+_INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5::jsonb)"
+
+
+def _incident(r: asyncpg.Record) -> Incident:
+    return Incident(
+        id=r[0], status=IncidentStatus(r[1]), severity=Severity(r[2]), title=r[3], description=r[4], source=r[5],
+        fingerprint=r[6], service=r[7], model=r[8], model_version=r[9], provider=r[10], region=r[11], env=r[12],
+        node=r[13], labels=decode_json(r[14]), alert_count=r[15], created_at=r[16], updated_at=r[17],
+        last_seen_at=r[18], acknowledged_at=r[19], acknowledged_by=r[20], resolved_at=r[21], resolved_by=r[22],
+    )  # fmt: skip
+
+
+def _key(r: asyncpg.Record) -> ApiKeyRecord:
+    return ApiKeyRecord(id=r[0], name=r[1], role=r[2], prefix=r[3], key_hash=r[4], created_at=r[5], revoked_at=r[6])
+
+
+def _page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
+    if len(items) > limit:
+        items = items[:limit]
+        return Page(items, cursor_of(items[-1]))
+    return Page(items, None)
+
+
+class PostgresStore:
+    kind = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "store is not open"  # noqa: S101
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=30
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+                )
+                done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                for version, name, sql in migrations("postgres"):
+                    if version in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                        )
+                    applied.append(version)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        return applied
+
+    async def commit(self, batches: Sequence[WriteSet]) -> None:
+        incidents: list[tuple[Any, ...]] = []
+        alerts: list[tuple[Any, ...]] = []
+        changes: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        timeline: list[tuple[Any, ...]] = []
+        for ws in batches:
+            for n in ws.new_incidents:
+                incidents.append(
+                    (n.id, n.status.value, n.severity.value, n.title, n.description, n.source, n.fingerprint,
+                     n.service, n.model, n.model_version, n.provider, n.region, n.env, n.node,
+                     encode_json(n.labels), 1, n.created_at, n.created_at, n.last_seen_at, None, None, None, None)
+                )  # fmt: skip
+            for a in ws.alerts.values():
+                alerts.append(
+                    (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, a.explicit,
+                     a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, a.first_seen_at,
+                     a.last_seen_at, a.resolved_at)
+                )  # fmt: skip
+            for incident_id, c in ws.changes.items():
+                changes.append(
+                    (c.alert_count, c.last_seen_at, c.updated_at, None if c.status is None else c.status.value,
+                     None if c.severity is None else c.severity.value, c.acknowledged_at, c.acknowledged_by,
+                     c.resolved_at, c.resolved_by, incident_id)
+                )  # fmt: skip
+            events.extend(ws.events)
+            timeline.extend((t[0], t[1], t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if incidents:
+                await conn.executemany(_INSERT_INCIDENT, incidents)
+            if alerts:
+                await conn.executemany(_UPSERT_ALERT, alerts)
+            if changes:
+                await conn.executemany(_UPDATE_INCIDENT, changes)
+            if events:
+                await conn.copy_records_to_table("alert_events", records=events, columns=_EVENT_COLUMNS)
+            if timeline:
+                await conn.executemany(_INSERT_TIMELINE, timeline)
+
+    async def load_open_alerts(self) -> list[OpenAlertRow]:
+        rows = await self.pool.fetch(
+            "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
+            "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id WHERE i.status <> 'resolved'"
+        )
+        return [
+            OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), r[5], r[6]) for r in rows
+        ]
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        row = await self.pool.fetchrow(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1", incident_id)
+        return None if row is None else _incident(row)
+
+    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
+        where: list[str] = []
+        params: list[Any] = []
+
+        def param(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if query.status:
+            where.append(f"status = ANY({param([s.value for s in query.status])}::text[])")
+        if query.severity:
+            where.append(f"severity = ANY({param([s.value for s in query.severity])}::text[])")
+        for column in ("service", "model", "env"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = {param(value)}")
+        if query.since is not None:
+            where.append(f"created_at >= {param(query.since)}")
+        if query.until is not None:
+            where.append(f"created_at < {param(query.until)}")
+        if query.cursor:
+            where.append(f"id < {param(query.cursor)}")
+        sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"
+        items = [_incident(r) for r in await self.pool.fetch(sql, *params)]
+        return _page(items, query.limit, lambda i: i.id)
+
+    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
+        rows = await self.pool.fetch(
+            "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, annotations, "
+            "count, first_seen_at, last_seen_at, resolved_at FROM incident_alerts "
+            "WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            incident_id,
+            int(cursor) if cursor else 0,
+            limit + 1,
+        )
+        items = [
+            (r[0], IncidentAlert(
+                incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4], severity=Severity(r[5]),
+                source=r[6], dedup_key=r[7], labels=decode_json(r[8]), annotations=decode_json(r[9]),
+                count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13]))
+            for r in rows
+        ]  # fmt: skip
+        page = _page(items, limit, lambda r: str(r[0]))
+        return Page([r[1] for r in page.items], page.next_cursor)
+
+    async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
+        rows = await self.pool.fetch(
+            "SELECT id, incident_id, at, kind, actor, data FROM timeline WHERE incident_id = $1 AND id > $2 "
+            "ORDER BY id LIMIT $3",
+            incident_id,
+            int(cursor) if cursor else 0,
+            limit + 1,
+        )
+        items = [
+            TimelineEvent(
+                id=r[0], incident_id=r[1], at=r[2], kind=r[3], actor=r[4], data=decode_json(r[5], str_dict=False)
+            )
+            for r in rows
+        ]
+        return _page(items, limit, lambda e: str(e.id))
+
+    async def count_alert_events(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM alert_events"))
+
+    async def create_key(self, record: ApiKeyRecord) -> None:
+        await self.pool.execute(
+            "INSERT INTO api_keys (id, name, role, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            record.id, record.name, record.role, record.prefix, record.key_hash, record.created_at,
+        )  # fmt: skip
+
+    async def list_keys(self) -> list[ApiKeyRecord]:
+        rows = await self.pool.fetch(
+            "SELECT id, name, role, prefix, key_hash, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+        return [_key(r) for r in rows]
+
+    async def revoke_key(self, key_id: str, at: datetime) -> bool:
+        status = await self.pool.execute(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, key_id
+        )
+        return bool(status.endswith(" 1"))
+
+    async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, name, role, prefix, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = $1",
+            key_hash,
+        )
+        return None if row is None else _key(row)

@@ -1,0 +1,91 @@
+"""The storage interface every mode implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+import msgspec
+
+from llm_incident_manager.domain.alerts import Severity
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.writeset import WriteSet
+
+__all__ = ["MAX_PAGE", "ApiKeyRecord", "IncidentQuery", "Page", "Store"]
+
+T = TypeVar("T")
+
+#: The largest ``limit`` a list accepts.
+MAX_PAGE = 500
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class IncidentQuery(msgspec.Struct, kw_only=True):
+    status: list[IncidentStatus] = []
+    severity: list[Severity] = []
+    service: str | None = None
+    model: str | None = None
+    env: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+class ApiKeyRecord(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    role: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Store(Protocol):
+    """What the pipeline, the API and the command line need from the system of record."""
+
+    #: "sqlite" or "postgresql"
+    kind: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Applies pending migrations; returns the versions applied."""
+        ...
+
+    async def ping(self) -> None:
+        """Raises when the store cannot answer a query."""
+        ...
+
+    async def commit(self, batches: Sequence[WriteSet]) -> None:
+        """Writes every batch in one transaction: all or nothing."""
+        ...
+
+    async def load_open_alerts(self) -> list[OpenAlertRow]: ...
+
+    async def get_incident(self, incident_id: str) -> Incident | None: ...
+
+    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]: ...
+
+    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]: ...
+
+    async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]: ...
+
+    async def count_alert_events(self) -> int: ...
+
+    async def create_key(self, record: ApiKeyRecord) -> None: ...
+
+    async def list_keys(self) -> list[ApiKeyRecord]: ...
+
+    async def revoke_key(self, key_id: str, at: datetime) -> bool: ...
+
+    async def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...

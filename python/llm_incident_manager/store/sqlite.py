@@ -1,0 +1,383 @@
+"""The embedded system of record: one SQLite file in WAL mode.
+
+One writer thread owns the write connection and runs every commit (a group of batches) as one
+``BEGIN IMMEDIATE`` transaction; one reader thread serves queries from its own connection, which WAL lets read
+while the writer writes. ``synchronous`` defaults to FULL, so a 2xx answer survives power loss too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.store.codec import (
+    decode_json,
+    encode_json,
+    from_us,
+    from_us_opt,
+    to_us,
+    to_us_opt,
+)
+from llm_incident_manager.store.migrations import migrations
+from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+INCIDENT_COLUMNS = (
+    "id, status, severity, title, description, source, fingerprint, service, model, model_version, provider, "
+    "region, env, node, labels, alert_count, created_at, updated_at, last_seen_at, acknowledged_at, "
+    "acknowledged_by, resolved_at, resolved_by"
+)
+_INSERT_INCIDENT = f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
+_UPSERT_ALERT = """
+INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
+    status = excluded.status, title = excluded.title, severity = excluded.severity,
+    labels = excluded.labels, annotations = excluded.annotations, count = count + excluded.count,
+    first_seen_at = min(first_seen_at, excluded.first_seen_at),
+    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at
+"""
+_UPDATE_INCIDENT = """
+UPDATE incidents SET
+    alert_count = alert_count + ?,
+    last_seen_at = max(last_seen_at, coalesce(?, last_seen_at)),
+    updated_at = coalesce(?, updated_at),
+    status = coalesce(?, status),
+    severity = coalesce(?, severity),
+    acknowledged_at = coalesce(?, acknowledged_at),
+    acknowledged_by = coalesce(?, acknowledged_by),
+    resolved_at = coalesce(?, resolved_at),
+    resolved_by = coalesce(?, resolved_by)
+WHERE id = ?
+"""
+_INSERT_EVENT = """
+INSERT INTO alert_events (incident_id, fingerprint, action, event_action, event_time, received_at, payload)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)"
+
+
+def _path_of(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :]
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://") :]
+    return url
+
+
+def _incident(row: sqlite3.Row) -> Incident:
+    return Incident(
+        id=row[0],
+        status=IncidentStatus(row[1]),
+        severity=Severity(row[2]),
+        title=row[3],
+        description=row[4],
+        source=row[5],
+        fingerprint=row[6],
+        service=row[7],
+        model=row[8],
+        model_version=row[9],
+        provider=row[10],
+        region=row[11],
+        env=row[12],
+        node=row[13],
+        labels=decode_json(row[14]),
+        alert_count=row[15],
+        created_at=from_us(row[16]),
+        updated_at=from_us(row[17]),
+        last_seen_at=from_us(row[18]),
+        acknowledged_at=from_us_opt(row[19]),
+        acknowledged_by=row[20],
+        resolved_at=from_us_opt(row[21]),
+        resolved_by=row[22],
+    )
+
+
+class SQLiteStore:
+    kind = "sqlite"
+
+    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+        self.path = _path_of(url)
+        self.synchronous = synchronous
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-reader")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._wconn
+        assert conn is not None, "store is not open"  # noqa: S101
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, conn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._rconn
+        assert conn is not None, "store is not open"  # noqa: S101
+        return await asyncio.get_running_loop().run_in_executor(self._reader, fn, conn)
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._wconn = await loop.run_in_executor(self._writer, self._connect)
+        self._rconn = await loop.run_in_executor(self._reader, self._connect)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            await loop.run_in_executor(self._writer, self._wconn.close)
+        if self._rconn is not None:
+            await loop.run_in_executor(self._reader, self._rconn.close)
+        self._wconn = self._rconn = None
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def migrate(self) -> list[int]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, name, sql in migrations("sqlite"):
+                if version in done:
+                    continue
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\n"
+                    f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{name}');\nCOMMIT;"
+                )
+                applied.append(version)
+            return applied
+
+        return await self._write(run)
+
+    # -- writes --------------------------------------------------------------------------------------
+    async def commit(self, batches: Sequence[WriteSet]) -> None:
+        incidents: list[tuple[Any, ...]] = []
+        alerts: list[tuple[Any, ...]] = []
+        changes: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        timeline: list[tuple[Any, ...]] = []
+        for ws in batches:
+            for n in ws.new_incidents:
+                created = to_us(n.created_at)
+                incidents.append(
+                    (n.id, n.status.value, n.severity.value, n.title, n.description, n.source, n.fingerprint,
+                     n.service, n.model, n.model_version, n.provider, n.region, n.env, n.node,
+                     encode_json(n.labels), 1, created, created, to_us(n.last_seen_at), None, None, None, None)
+                )  # fmt: skip
+            for a in ws.alerts.values():
+                alerts.append(
+                    (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source,
+                     int(a.explicit), a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count,
+                     to_us(a.first_seen_at), to_us(a.last_seen_at), to_us_opt(a.resolved_at))
+                )  # fmt: skip
+            for incident_id, c in ws.changes.items():
+                changes.append(
+                    (c.alert_count, to_us_opt(c.last_seen_at), to_us_opt(c.updated_at),
+                     None if c.status is None else c.status.value,
+                     None if c.severity is None else c.severity.value,
+                     to_us_opt(c.acknowledged_at), c.acknowledged_by, to_us_opt(c.resolved_at), c.resolved_by,
+                     incident_id)
+                )  # fmt: skip
+            events.extend((e[0], e[1], e[2], e[3], to_us(e[4]), to_us(e[5]), e[6]) for e in ws.events)
+            timeline.extend((t[0], to_us(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if incidents:
+                    conn.executemany(_INSERT_INCIDENT, incidents)
+                if alerts:
+                    conn.executemany(_UPSERT_ALERT, alerts)
+                if changes:
+                    conn.executemany(_UPDATE_INCIDENT, changes)
+                if events:
+                    conn.executemany(_INSERT_EVENT, events)
+                if timeline:
+                    conn.executemany(_INSERT_TIMELINE, timeline)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        await self._write(run)
+
+    # -- reads ---------------------------------------------------------------------------------------
+    async def load_open_alerts(self) -> list[OpenAlertRow]:
+        def run(conn: sqlite3.Connection) -> list[OpenAlertRow]:
+            rows = conn.execute(
+                "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
+                "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id WHERE i.status <> 'resolved'"
+            )
+            return [
+                OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), from_us(r[5]),
+                             bool(r[6]))
+                for r in rows
+            ]  # fmt: skip
+
+        return await self._read(run)
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        def run(conn: sqlite3.Connection) -> Incident | None:
+            row = conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            return None if row is None else _incident(row)
+
+        return await self._read(run)
+
+    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.status:
+            where.append(f"status IN ({', '.join('?' * len(query.status))})")
+            params.extend(s.value for s in query.status)
+        if query.severity:
+            where.append(f"severity IN ({', '.join('?' * len(query.severity))})")
+            params.extend(s.value for s in query.severity)
+        for column in ("service", "model", "env"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            params.append(to_us(query.since))
+        if query.until is not None:
+            where.append("created_at < ?")
+            params.append(to_us(query.until))
+        if query.cursor:
+            where.append("id < ?")
+            params.append(query.cursor)
+        sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(query.limit + 1)
+
+        def run(conn: sqlite3.Connection) -> list[Incident]:
+            return [_incident(row) for row in conn.execute(sql, params)]
+
+        items = await self._read(run)
+        return _page(items, query.limit, lambda i: i.id)
+
+    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
+        after = int(cursor) if cursor else 0
+
+        def run(conn: sqlite3.Connection) -> list[tuple[int, IncidentAlert]]:
+            rows = conn.execute(
+                "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, "
+                "annotations, count, first_seen_at, last_seen_at, resolved_at FROM incident_alerts "
+                "WHERE incident_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (incident_id, after, limit + 1),
+            )
+            return [
+                (r[0], IncidentAlert(
+                    incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4],
+                    severity=Severity(r[5]), source=r[6], dedup_key=r[7], labels=decode_json(r[8]),
+                    annotations=decode_json(r[9]), count=r[10], first_seen_at=from_us(r[11]),
+                    last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13])))
+                for r in rows
+            ]  # fmt: skip
+
+        rows = await self._read(run)
+        page = _page(rows, limit, lambda r: str(r[0]))
+        return Page([r[1] for r in page.items], page.next_cursor)
+
+    async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
+        after = int(cursor) if cursor else 0
+
+        def run(conn: sqlite3.Connection) -> list[TimelineEvent]:
+            rows = conn.execute(
+                "SELECT id, incident_id, at, kind, actor, data FROM timeline WHERE incident_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (incident_id, after, limit + 1),
+            )
+            return [
+                TimelineEvent(id=r[0], incident_id=r[1], at=from_us(r[2]), kind=r[3], actor=r[4],
+                              data=decode_json(r[5], str_dict=False))
+                for r in rows
+            ]  # fmt: skip
+
+        items = await self._read(run)
+        return _page(items, limit, lambda e: str(e.id))
+
+    async def count_alert_events(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT count(*) FROM alert_events").fetchone()[0])
+
+        return await self._read(run)
+
+    # -- API keys ------------------------------------------------------------------------------------
+    async def create_key(self, record: ApiKeyRecord) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO api_keys (id, name, role, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (record.id, record.name, record.role, record.prefix, record.key_hash, to_us(record.created_at)),
+            )
+
+        await self._write(run)
+
+    async def list_keys(self) -> list[ApiKeyRecord]:
+        def run(conn: sqlite3.Connection) -> list[ApiKeyRecord]:
+            rows = conn.execute(
+                "SELECT id, name, role, prefix, key_hash, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            )
+            return [_key(r) for r in rows]
+
+        return await self._read(run)
+
+    async def revoke_key(self, key_id: str, at: datetime) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (to_us(at), key_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._write(run)
+
+    async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
+        def run(conn: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = conn.execute(
+                "SELECT id, name, role, prefix, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = ?",
+                (key_hash,),
+            ).fetchone()
+            return None if row is None else _key(row)
+
+        return await self._read(run)
+
+
+def _key(r: sqlite3.Row) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=r[0], name=r[1], role=r[2], prefix=r[3], key_hash=r[4], created_at=from_us(r[5]),
+        revoked_at=from_us_opt(r[6]),
+    )  # fmt: skip
+
+
+def _page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
+    if len(items) > limit:
+        items = items[:limit]
+        return Page(items, cursor_of(items[-1]))
+    return Page(items, None)
