@@ -67,5 +67,3 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def t0() -> datetime:
     return T0
-
-

@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_batch: int = 1000
     sqlite_synchronous: str = "FULL"
     pg_pool_size: int = 10
+    db_timeout_seconds: float = 10.0
     key_cache_seconds: float = 10.0
     commit_max_alerts: int = 5000
     log_level: str = "info"
@@ -61,6 +62,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_MAX_BATCH", "max_batch", int)
         read("LIM_SQLITE_SYNCHRONOUS", "sqlite_synchronous", _synchronous)
         read("LIM_PG_POOL_SIZE", "pg_pool_size", int)
+        read("LIM_DB_TIMEOUT", "db_timeout_seconds", parse_duration)
         read("LIM_KEY_CACHE_TTL", "key_cache_seconds", parse_duration)
         read("LIM_COMMIT_MAX_ALERTS", "commit_max_alerts", int)
         read("LIM_LOG_LEVEL", "log_level", str)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import msgspec
 
 __all__ = [
@@ -74,20 +77,53 @@ class Unavailable(LimError):
         self.retry_after = retry_after
 
 
-def _path(raw: str) -> str:
-    path = raw.removeprefix("$")
-    return path.removeprefix(".")
+_PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[\.\.\.\]")
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
 
 
-def field_error_from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, prefix: str = "") -> InvalidInput:
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _name_the_key(path: str, body: bytes | None) -> str:
+    """msgspec writes ``[...]`` for "some value of this object"; find the key whose value is not a string
+    (every map in our wire formats is ``dict[str, str]``) by walking the body along the path."""
+    if body is None or "[...]" not in path:
+        return path
+    try:
+        node: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return path
+    out = ""
+    for match in _PATH_PART.finditer(path):
+        name, index = match.group(1), match.group(2)
+        if name is not None and isinstance(node, dict):
+            node, out = node.get(name), _join(out, name)
+        elif index is not None and isinstance(node, list) and int(index) < len(node):
+            node, out = node[int(index)], f"{out}[{index}]"
+        elif match.group(0) == "[...]" and isinstance(node, dict):
+            bad = next((k for k, v in node.items() if not isinstance(v, str)), None)
+            if bad is None:
+                return path
+            node, out = node[bad], _join(out, str(bad))
+        else:
+            return path
+    return out
+
+
+def field_error_from_msgspec(
+    exc: msgspec.ValidationError | msgspec.DecodeError, body: bytes | None = None
+) -> InvalidInput:
     """An InvalidInput naming the field msgspec complained about (its message ends in ``- at `$.path```)."""
     text = str(exc)
-    if isinstance(exc, msgspec.ValidationError) and " - at `" in text:
+    if not isinstance(exc, msgspec.ValidationError):
+        return InvalidInput.field("body", f"malformed JSON: {text}")
+    message, path = text, ""
+    if " - at `" in text:
         message, _, rest = text.rpartition(" - at `")
-        field = _path(rest.rstrip("`"))
-        if prefix:
-            field = f"{prefix}.{field}" if field and not field.startswith("[") else f"{prefix}{field}"
-        return InvalidInput.field(field, message)
-    if isinstance(exc, msgspec.ValidationError):
-        return InvalidInput.field(prefix, text)
-    return InvalidInput.field(prefix or "body", f"malformed JSON: {text}")
+        path = rest.rstrip("`").removeprefix("$").removeprefix(".")
+        path = _name_the_key(path, body)
+    missing = _MISSING.match(message)
+    if missing is not None:
+        return InvalidInput.field(_join(path, missing.group(1)), "is required")
+    return InvalidInput.field(path, message)

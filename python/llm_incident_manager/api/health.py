@@ -32,4 +32,10 @@ class HealthController(Controller):
                 status_code=503,
                 headers={"Retry-After": "1"},
             )
+        if services.writer.recovering:
+            return Response(
+                Health(status="recovering", store=services.store.kind, detail="reloading state after a store failure"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         return Response(Health(status="ok", store=services.store.kind), status_code=200)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.params import Body, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from llm_incident_manager.api.auth import can_act, can_read
 from llm_incident_manager.api.schemas import NoteIn, NoteOut
@@ -21,7 +21,7 @@ from llm_incident_manager.store.protocol import MAX_PAGE, IncidentQuery, Page
 __all__ = ["IncidentController"]
 
 AnyRequest = Request[Any, Any, State]
-Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 
 
 def _services(request: AnyRequest) -> Services:
@@ -37,14 +37,14 @@ class IncidentController(Controller):
     async def list_incidents(
         self,
         request: AnyRequest,
-        status: Annotated[list[IncidentStatus] | None, Parameter(description="repeat to match any")] = None,
-        severity: Annotated[list[Severity] | None, Parameter(description="repeat to match any")] = None,
-        service: str | None = None,
-        model: str | None = None,
-        env: str | None = None,
-        since: Annotated[datetime | None, Parameter(description="created at or after (RFC 3339)")] = None,
-        until: Annotated[datetime | None, Parameter(description="created before (RFC 3339)")] = None,
-        cursor: str | None = None,
+        status: Annotated[list[IncidentStatus] | None, QueryParameter(description="repeat to match any")] = None,
+        severity: Annotated[list[Severity] | None, QueryParameter(description="repeat to match any")] = None,
+        service: FromQuery[str | None] = None,
+        model: FromQuery[str | None] = None,
+        env: FromQuery[str | None] = None,
+        since: Annotated[datetime | None, QueryParameter(description="created at or after (RFC 3339)")] = None,
+        until: Annotated[datetime | None, QueryParameter(description="created before (RFC 3339)")] = None,
+        cursor: FromQuery[str | None] = None,
         limit: Limit = 50,
     ) -> Page[Incident]:
         for name, value in (("since", since), ("until", until)):
@@ -57,7 +57,7 @@ class IncidentController(Controller):
         return await _services(request).store.list_incidents(query)
 
     @get("/{incident_id:str}", guards=[can_read], operation_id="getIncident", summary="One incident")
-    async def get_incident(self, request: AnyRequest, incident_id: str) -> Incident:
+    async def get_incident(self, request: AnyRequest, incident_id: FromPath[str]) -> Incident:
         incident = await _services(request).store.get_incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident {incident_id}")
@@ -70,7 +70,7 @@ class IncidentController(Controller):
         summary="The distinct alerts of an incident, with counts",
     )
     async def alerts(
-        self, request: AnyRequest, incident_id: str, cursor: str | None = None, limit: Limit = 100
+        self, request: AnyRequest, incident_id: FromPath[str], cursor: FromQuery[str | None] = None, limit: Limit = 100
     ) -> Page[IncidentAlert]:
         services = _services(request)
         if await services.store.get_incident(incident_id) is None:
@@ -84,7 +84,7 @@ class IncidentController(Controller):
         summary="The incident's append-only event log, oldest first",
     )
     async def timeline(
-        self, request: AnyRequest, incident_id: str, cursor: str | None = None, limit: Limit = 100
+        self, request: AnyRequest, incident_id: FromPath[str], cursor: FromQuery[str | None] = None, limit: Limit = 100
     ) -> Page[TimelineEvent]:
         services = _services(request)
         if await services.store.get_incident(incident_id) is None:
@@ -99,7 +99,7 @@ class IncidentController(Controller):
         summary="Acknowledge (idempotent; 409 when resolved)",
     )
     async def acknowledge(
-        self, request: AnyRequest, incident_id: str, data: Annotated[dict[str, Any] | None, Body()] = None
+        self, request: AnyRequest, incident_id: FromPath[str], data: JSONBody[dict[str, Any] | None] = None
     ) -> Incident:
         services = _services(request)
         principal: Principal = request.user
@@ -113,7 +113,7 @@ class IncidentController(Controller):
         summary="Resolve (idempotent)",
     )
     async def resolve(
-        self, request: AnyRequest, incident_id: str, data: Annotated[dict[str, Any] | None, Body()] = None
+        self, request: AnyRequest, incident_id: FromPath[str], data: JSONBody[dict[str, Any] | None] = None
     ) -> Incident:
         services = _services(request)
         principal: Principal = request.user
@@ -126,7 +126,7 @@ class IncidentController(Controller):
         operation_id="addIncidentNote",
         summary="Add a note to the timeline",
     )
-    async def note(self, request: AnyRequest, incident_id: str, data: NoteIn) -> NoteOut:
+    async def note(self, request: AnyRequest, incident_id: FromPath[str], data: JSONBody[NoteIn]) -> NoteOut:
         if not data.text.strip():
             raise InvalidInput.field("text", "must not be empty")
         services = _services(request)

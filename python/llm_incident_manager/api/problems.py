@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -63,6 +65,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(request, exc.status_code, title, detail, headers=exc.headers)
 
 
+def _dependency_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("dependency failure on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        request, 503, "Service Unavailable", f"the store did not answer: {exc}", headers={"Retry-After": "1"}
+    )
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "Internal Server Error", "an unexpected error occurred")
@@ -72,5 +81,10 @@ exception_handlers: ExceptionHandlersMap = {
     LimError: _lim_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
+    OSError: _dependency_error,
+    TimeoutError: _dependency_error,
+    sqlite3.Error: _dependency_error,
+    asyncpg.PostgresError: _dependency_error,
+    asyncpg.InterfaceError: _dependency_error,
     Exception: _internal_error,
 }

@@ -20,7 +20,7 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
         return decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise field_error_from_msgspec(exc) from None
+        raise field_error_from_msgspec(exc, body) from None
 
 
 def check_batch_size(items: list[Any], limit: int) -> None:

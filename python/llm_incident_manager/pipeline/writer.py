@@ -55,9 +55,15 @@ class GroupCommitWriter:
         if self._task is not None:
             await self._task
 
+    @property
+    def recovering(self) -> bool:
+        return not self._recovering.is_set()
+
     async def ready(self) -> None:
-        """Waits while a failed commit is being recovered from."""
-        await self._recovering.wait()
+        """Raises Unavailable while a failed commit is being recovered from: nothing can be decided until the
+        state is reloaded from the store, and a client that retries later loses nothing."""
+        if not self._recovering.is_set():
+            raise Unavailable("the service is recovering from a store failure", retry_after=1)
 
     def submit(self, ws: WriteSet) -> asyncio.Future[None]:
         """Queues a batch; the future completes when it is committed (or fails with Unavailable)."""
@@ -90,12 +96,12 @@ class GroupCommitWriter:
             try:
                 await self._store.commit([ws for ws, _ in group])
             except Exception as exc:
-                log.warning("commit of %d batches failed: %s", len(group), exc)
+                log.warning("commit of %d batches failed: %r", len(group), exc)
                 failed = group + self._pending
                 self._pending = []
                 for _, future in failed:
                     if not future.done():
-                        future.set_exception(Unavailable(f"the store did not commit: {exc}", retry_after=1))
+                        future.set_exception(Unavailable(f"the store did not commit: {exc!r}", retry_after=1))
                 await self._recover()
                 continue
             self.commits += 1
@@ -112,7 +118,7 @@ class GroupCommitWriter:
                     await self._on_failure()
                     return
                 except Exception as exc:
-                    log.warning("reloading state after a failed commit failed: %s; retrying", exc)
+                    log.warning("reloading state after a failed commit failed: %r; retrying", exc)
                     await asyncio.sleep(1.0)
         finally:
             self._recovering.set()

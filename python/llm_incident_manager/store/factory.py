@@ -13,8 +13,8 @@ __all__ = ["make_store"]
 def make_store(settings: Settings) -> Store:
     url = settings.database_url
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, max_size=settings.pg_pool_size)
+        return PostgresStore(url, max_size=settings.pg_pool_size, timeout=settings.db_timeout_seconds)
     if url.startswith("sqlite:"):
-        return SQLiteStore(url, synchronous=settings.sqlite_synchronous)
+        return SQLiteStore(url, synchronous=settings.sqlite_synchronous, timeout=settings.db_timeout_seconds)
     msg = f"LIM_DATABASE_URL: unsupported scheme in {url!r}; use sqlite:///PATH or postgresql://..."
     raise ValueError(msg)

@@ -86,8 +86,9 @@ def _page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
 class PostgresStore:
     kind = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> None:
         self.url = url
+        self.timeout = timeout
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -99,7 +100,7 @@ class PostgresStore:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=30
+            self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=self.timeout
         )
 
     async def close(self) -> None:

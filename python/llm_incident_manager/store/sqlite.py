@@ -109,9 +109,10 @@ def _incident(row: sqlite3.Row) -> Incident:
 class SQLiteStore:
     kind = "sqlite"
 
-    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "FULL", timeout: float = 10.0) -> None:
         self.path = _path_of(url)
         self.synchronous = synchronous
+        self.timeout = timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
@@ -119,11 +120,11 @@ class SQLiteStore:
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
         return conn
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

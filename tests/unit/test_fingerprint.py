@@ -1,0 +1,61 @@
+"""The Rust fingerprint kernel: Alertmanager's vectors, and parity with the Python reference."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llm_incident_manager import _core
+from llm_incident_manager.pipeline import reference
+
+labels_st = st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=12)
+keys_st = st.tuples(st.text(max_size=30), st.text(max_size=60))
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # prometheus/common model/signature_test.go: the label fingerprint Alertmanager uses
+        ({}, 14695981039346656037),
+        ({"name": "garland, briggs", "fear": "love is not enough"}, 5799056148416392346),
+    ],
+)
+def test_alertmanager_vectors(labels: dict[str, str], expected: int) -> None:
+    assert _core.label_fingerprint(labels) == f"{expected:016x}"
+    assert _core.fingerprint_batch([labels]) == [f"{expected:016x}"]
+    assert reference.label_fingerprint(labels) == f"{expected:016x}"
+
+
+@given(labels_st)
+def test_label_fingerprint_matches_reference(labels: dict[str, str]) -> None:
+    assert _core.label_fingerprint(labels) == reference.label_fingerprint(labels)
+
+
+@given(keys_st)
+def test_key_fingerprint_is_scoped_sha256(item: tuple[str, str]) -> None:
+    scope, key = item
+    expected = hashlib.sha256(scope.encode() + b"\x00" + key.encode()).hexdigest()
+    assert _core.key_fingerprint(scope, key) == expected == reference.key_fingerprint(scope, key)
+
+
+@given(st.lists(st.one_of(labels_st, keys_st), max_size=50))
+def test_batch_matches_reference_in_order(items: list[dict[str, str] | tuple[str, str]]) -> None:
+    assert _core.fingerprint_batch(items) == reference.fingerprint_batch(items)
+
+
+@given(labels_st)
+def test_label_order_does_not_matter(labels: dict[str, str]) -> None:
+    reordered = dict(reversed(list(labels.items())))
+    assert _core.label_fingerprint(labels) == _core.label_fingerprint(reordered)
+
+
+def test_bad_items_raise_type_error() -> None:
+    with pytest.raises(TypeError):
+        _core.fingerprint_batch([["not", "a", "dict"]])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        _core.fingerprint_batch([{"a": 1}])  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        _core.fingerprint_batch([("only-scope",)])  # type: ignore[list-item]
