@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -49,10 +50,10 @@ class ServerProcess:
         return self.keys[role]
 
     def start(self, timeout: float = 30.0) -> None:
-        log = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [LIM, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [LIM, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -69,10 +70,8 @@ class ServerProcess:
         """Kills the whole process group (granian's main process and its worker)."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=30)
         self.proc = None
 
@@ -101,8 +100,8 @@ def server_factory(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def server(server_factory: object) -> Iterator[ServerProcess]:
-    """A started embedded-mode server with fresh data."""
-    srv = server_factory()  # type: ignore[operator]
+def server(server_factory: object) -> ServerProcess:
+    """A started embedded-mode server with fresh data (``server_factory`` stops it at teardown)."""
+    srv: ServerProcess = server_factory()  # type: ignore[operator]
     srv.start()
-    yield srv
+    return srv

@@ -68,3 +68,5 @@ async def test_health_and_schema_are_open(api: Api) -> None:
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {"/api/v1/alerts", "/v2/enqueue", "/api/v1/incidents", "/api/v1/integrations/cloudevents"} <= set(paths)
+    body = paths["/api/v1/integrations/alertmanager"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AlertmanagerWebhook"}

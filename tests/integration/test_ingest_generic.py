@@ -198,3 +198,27 @@ async def test_dedup_state_is_rebuilt_after_restart(database_url: str) -> None:
         [new] = await api2.alerts(alert("will close", dedup_key="c"))
         assert new["action"] == "created"
         assert new["incident_id"] != closed["incident_id"]
+
+
+async def test_restart_after_a_superseded_incident_decides_as_before(database_url: str, t0: Any) -> None:
+    """A repeat after a long silence opens a new incident; the old one lets go of the alert. A rebuild from
+    the store must agree with the live state (a resolve ignored before the restart is ignored after it)."""
+    settings = make_settings(database_url)
+    window = settings.dedup_window_seconds
+    at = [(t0 + timedelta(seconds=s)).isoformat() for s in (0, window + 300, window + 360, window + 390, window + 420)]
+    async with running(settings) as live:
+        [a] = await live.alerts(alert(timestamp=at[0]))
+        [b] = await live.alerts(alert(timestamp=at[1]))
+        assert b["action"] == "created"
+        assert (await live.incident(a["incident_id"]))["status"] == "resolved"
+        [resolved] = await live.alerts(alert(status="resolved", timestamp=at[2]))
+        assert resolved == {**b, "action": "resolved"}
+        [ignored] = await live.alerts(alert(status="resolved", timestamp=at[3]))
+        assert ignored["action"] == "ignored"
+        old_alerts = (await live.get(f"/api/v1/incidents/{a['incident_id']}/alerts")).json()["items"]
+        assert old_alerts[0]["superseded_by"] == b["incident_id"]
+        key = await live.key("ingest")
+    async with running(settings, keys={"ingest": key}) as rebuilt:
+        assert rebuilt.services.state.open_incidents == 0
+        [after] = await rebuilt.alerts(alert(status="resolved", timestamp=at[4]))
+        assert after["action"] == "ignored"

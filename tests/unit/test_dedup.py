@@ -139,3 +139,20 @@ def test_load_rebuilds_the_same_decisions() -> None:
     probe = [make("open", at=10), make(key="acked", at=10_000), make("open", at=10 + 2 * WINDOW)]
     assert run(rebuilt, *probe)[:2][0] == run(live, *probe)[:2][0]
     assert rebuilt.incident_status(acked) is IncidentStatus.ACKNOWLEDGED  # type: ignore[arg-type]
+
+
+def test_a_repeat_after_a_long_silence_supersedes_the_old_incident() -> None:
+    state = DedupState(WINDOW)
+    _, [old], _ = run(state, make(at=0))
+    actions, [new], ws = run(state, make(at=WINDOW + 300))
+    assert actions == [Action.CREATED]
+    assert new != old
+    # the old incident lets go of the alert and, having nothing else firing, resolves
+    assert ws.alerts[(old, fingerprint_alerts([make()])[0])].superseded_by == new  # type: ignore[index]
+    assert ws.changes[old].status is IncidentStatus.RESOLVED  # type: ignore[index]
+    assert state.incident_status(old) is None  # type: ignore[arg-type]
+    assert [t[2] for t in ws.timeline if t[0] == old] == ["alert_superseded", "resolved"]
+    # resolving the new incident leaves nothing open for that fingerprint
+    assert run(state, make(at=WINDOW + 400, action=EventAction.RESOLVE))[0] == [Action.RESOLVED]
+    assert run(state, make(at=WINDOW + 500, action=EventAction.RESOLVE))[0] == [Action.IGNORED]
+    assert state.open_incidents == 0

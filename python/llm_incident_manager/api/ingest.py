@@ -8,7 +8,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.params import JSONBody
 
 from llm_incident_manager.api.auth import can_ingest, key_from_headers
 from llm_incident_manager.api.schemas import IngestResponse, PagerDutyError, PagerDutyResponse
@@ -17,6 +19,7 @@ from llm_incident_manager.domain.alerts import Alert
 from llm_incident_manager.errors import InvalidInput, LimError, PayloadTooLarge, Unavailable
 from llm_incident_manager.ingest import alertmanager, cloudevents, generic, pagerduty
 from llm_incident_manager.ingest.context import IngestContext
+from llm_incident_manager.ingest.generic import GenericAlertIn
 from llm_incident_manager.services import Services
 
 __all__ = ["IngestController", "PagerDutyController"]
@@ -52,6 +55,26 @@ async def _run(
     return IngestResponse(await services.pipeline.ingest(alerts, ctx.received_at))
 
 
+# OpenAPI: the handlers read the raw body and decode it with the adapter's own msgspec decoder (so errors name
+# the field and no second parse happens), which leaves Litestar nothing to document. Litestar takes the request
+# body schema of an operation from a `data` parameter of the handler *or of one of its dependencies*; these
+# dependencies declare one. No handler asks for them by name, so Litestar never calls them.
+async def _generic_body(data: JSONBody[GenericAlertIn | list[GenericAlertIn]]) -> None:
+    """Documents the generic format's body."""
+
+
+async def _alertmanager_body(data: JSONBody[alertmanager.AlertmanagerWebhook]) -> None:
+    """Documents Alertmanager's webhook body."""
+
+
+async def _pagerduty_body(data: JSONBody[pagerduty.PagerDutyEvent | list[pagerduty.PagerDutyEvent]]) -> None:
+    """Documents the PagerDuty Events v2 body."""
+
+
+async def _cloudevents_body(data: JSONBody[dict[str, Any] | list[dict[str, Any]]]) -> None:
+    """Documents a CloudEvent (structured mode) or an array of them (batch mode)."""
+
+
 class IngestController(Controller):
     path = "/api/v1"
     tags = ["ingest"]
@@ -64,6 +87,7 @@ class IngestController(Controller):
         summary="Ingest alerts (generic JSON)",
         description="One alert object or an array of them. Answers once the batch is durable, with one result "
         "per alert in request order.",
+        dependencies={"generic_body": Provide(_generic_body)},
     )
     async def generic(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, generic.decode)
@@ -73,6 +97,7 @@ class IngestController(Controller):
         status_code=202,
         operation_id="ingestAlertmanagerWebhook",
         summary="Alertmanager webhook receiver (payload version 4)",
+        dependencies={"alertmanager_body": Provide(_alertmanager_body)},
     )
     async def alertmanager(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, alertmanager.decode)
@@ -82,6 +107,7 @@ class IngestController(Controller):
         status_code=202,
         operation_id="ingestCloudEvents",
         summary="CloudEvents 1.0: structured, batch or binary mode",
+        dependencies={"cloudevents_body": Provide(_cloudevents_body)},
     )
     async def cloudevents(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, cloudevents.decode, ce_headers=True)
@@ -107,6 +133,7 @@ class PagerDutyController(Controller):
         description="The routing_key is an API key of this service that may ingest. An array of events is "
         "accepted too (our extension).",
         exclude_from_auth=True,
+        dependencies={"pagerduty_body": Provide(_pagerduty_body)},
     )
     async def enqueue(self, request: AnyRequest) -> Response[Any]:
         services = _services(request)

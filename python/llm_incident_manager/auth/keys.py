@@ -58,7 +58,10 @@ async def create_key(store: Store, role: Role, name: str, now: datetime) -> tupl
 
 class KeyCache:
     """Resolves keys to principals, remembering answers for ``ttl`` seconds (so a revoked key stops working
-    within ``ttl``, and a flood of requests does not become a flood of queries)."""
+    within ``ttl``, and a flood of requests does not become a flood of queries). An unknown key is remembered
+    for at most ``NEGATIVE_TTL`` seconds, so a key created a moment after a failed try works almost at once."""
+
+    NEGATIVE_TTL = 1.0
 
     def __init__(self, store: Store, ttl: float) -> None:
         self._store = store
@@ -79,5 +82,6 @@ class KeyCache:
             principal = Principal(record.id, record.name, Role(record.role))
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[digest] = (now + self._ttl, principal)
+        ttl = self._ttl if principal is not None else min(self._ttl, self.NEGATIVE_TTL)
+        self._entries[digest] = (now + ttl, principal)
         return principal

@@ -79,6 +79,8 @@ class IncidentAlert(msgspec.Struct, kw_only=True):
     annotations: dict[str, str] = {}
     dedup_key: str | None = None
     resolved_at: datetime | None = None
+    #: the incident this alert moved to when it fired again after a silence longer than the dedup window
+    superseded_by: str | None = None
 
 
 class TimelineEvent(msgspec.Struct, kw_only=True):

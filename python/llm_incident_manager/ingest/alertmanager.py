@@ -47,6 +47,8 @@ def to_alert(item: AlertmanagerAlert, index: str, ctx: IngestContext, source: st
     if item.status not in ("firing", "resolved"):
         raise InvalidInput.field(f"{index}status", f"must be 'firing' or 'resolved', not {item.status!r}")
     labels = item.labels
+    if not labels:
+        raise InvalidInput.field(f"{index}labels", "must not be empty: labels identify an Alertmanager alert")
     starts_at = utc(item.starts_at)
     ends_at = utc(item.ends_at)
     resolved = item.status == "resolved"

@@ -211,7 +211,39 @@ class DedupState:
         if previous is not None:
             data["previous_incident_id"] = previous.incident_id
         ws.timeline.append((incident_id, received_at, "created", f"{alert.integration}:{alert.source}", data))
+        if previous is not None and previous.incident_id in self._incidents:
+            self._supersede(previous.incident_id, fp, incident_id, alert, received_at, ws)
         return incident_id
+
+    def _supersede(self, old_id: str, fp: str, new_id: str, alert: Alert, received_at: datetime, ws: WriteSet) -> None:
+        """The alert went silent for longer than the window and fired again as incident ``new_id``: the old
+        incident lets go of it (its row is marked superseded, so a rebuild agrees), and resolves if that was its
+        last firing alert."""
+        old = self._incidents[old_id]
+        old.fingerprints.discard(fp)
+        was_firing = fp in old.firing
+        old.firing.discard(fp)
+        upsert = ws.alerts.get((old_id, fp))
+        if upsert is None:
+            upsert = ws.alerts[(old_id, fp)] = self._upsert(old_id, fp, alert, count=0)
+        upsert.status = AlertStatus.RESOLVED
+        upsert.resolved_at = alert.event_time
+        upsert.superseded_by = new_id
+        ws.timeline.append(
+            (old_id, received_at, "alert_superseded", SYSTEM_ACTOR, {"fingerprint": fp, "incident_id": new_id})
+        )
+        if was_firing and not old.firing:
+            self.close(old_id)
+            change = ws.change(old_id)
+            change.status = IncidentStatus.RESOLVED
+            change.resolved_at = received_at
+            change.resolved_by = SYSTEM_ACTOR
+            change.updated_at = received_at
+            ws.timeline.append(
+                (old_id, received_at, "resolved", SYSTEM_ACTOR,
+                 {"reason": "its last firing alert went silent beyond the dedup window and fired again as a new "
+                  "incident", "incident_id": new_id})
+            )  # fmt: skip
 
     @staticmethod
     def _upsert(incident_id: str, fp: str, alert: Alert, count: int) -> AlertUpsert:

@@ -70,6 +70,8 @@ class AlertUpsert:
     last_seen_at: datetime
     count: int = 0
     resolved_at: datetime | None = None
+    #: set when the alert fired again, beyond the dedup window, as another incident
+    superseded_by: str | None = None
 
 
 #: (incident_id or None, fingerprint, action, status, event_time, received_at, payload JSON)

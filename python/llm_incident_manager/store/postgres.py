@@ -38,13 +38,15 @@ _INSERT_INCIDENT = (
 )
 _UPSERT_ALERT = """
 INSERT INTO incident_alerts AS a (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14)
+                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at,
+                                  superseded_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15)
 ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
     status = EXCLUDED.status, title = EXCLUDED.title, severity = EXCLUDED.severity,
     labels = EXCLUDED.labels, annotations = EXCLUDED.annotations, count = a.count + EXCLUDED.count,
     first_seen_at = LEAST(a.first_seen_at, EXCLUDED.first_seen_at),
-    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at
+    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at,
+    superseded_by = coalesce(EXCLUDED.superseded_by, a.superseded_by)
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
@@ -150,7 +152,7 @@ class PostgresStore:
                 alerts.append(
                     (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, a.explicit,
                      a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, a.first_seen_at,
-                     a.last_seen_at, a.resolved_at)
+                     a.last_seen_at, a.resolved_at, a.superseded_by)
                 )  # fmt: skip
             for incident_id, c in ws.changes.items():
                 changes.append(
@@ -175,7 +177,8 @@ class PostgresStore:
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
             "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
-            "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id WHERE i.status <> 'resolved'"
+            "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
+            "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL"
         )
         return [
             OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), r[5], r[6]) for r in rows
@@ -217,7 +220,7 @@ class PostgresStore:
     async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
         rows = await self.pool.fetch(
             "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, annotations, "
-            "count, first_seen_at, last_seen_at, resolved_at FROM incident_alerts "
+            "count, first_seen_at, last_seen_at, resolved_at, superseded_by FROM incident_alerts "
             "WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             incident_id,
             int(cursor) if cursor else 0,
@@ -227,7 +230,7 @@ class PostgresStore:
             (r[0], IncidentAlert(
                 incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4], severity=Severity(r[5]),
                 source=r[6], dedup_key=r[7], labels=decode_json(r[8]), annotations=decode_json(r[9]),
-                count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13]))
+                count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13], superseded_by=r[14]))
             for r in rows
         ]  # fmt: skip
         page = _page(items, limit, lambda r: str(r[0]))

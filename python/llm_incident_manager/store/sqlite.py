@@ -42,13 +42,14 @@ INCIDENT_COLUMNS = (
 _INSERT_INCIDENT = f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 _UPSERT_ALERT = """
 INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
     status = excluded.status, title = excluded.title, severity = excluded.severity,
     labels = excluded.labels, annotations = excluded.annotations, count = count + excluded.count,
     first_seen_at = min(first_seen_at, excluded.first_seen_at),
-    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at
+    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at,
+    superseded_by = coalesce(excluded.superseded_by, superseded_by)
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
@@ -193,7 +194,7 @@ class SQLiteStore:
                 alerts.append(
                     (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source,
                      int(a.explicit), a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count,
-                     to_us(a.first_seen_at), to_us(a.last_seen_at), to_us_opt(a.resolved_at))
+                     to_us(a.first_seen_at), to_us(a.last_seen_at), to_us_opt(a.resolved_at), a.superseded_by)
                 )  # fmt: skip
             for incident_id, c in ws.changes.items():
                 changes.append(
@@ -232,7 +233,8 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> list[OpenAlertRow]:
             rows = conn.execute(
                 "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
-                "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id WHERE i.status <> 'resolved'"
+                "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
+                "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL"
             )
             return [
                 OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), from_us(r[5]),
@@ -290,7 +292,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> list[tuple[int, IncidentAlert]]:
             rows = conn.execute(
                 "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, "
-                "annotations, count, first_seen_at, last_seen_at, resolved_at FROM incident_alerts "
+                "annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by FROM incident_alerts "
                 "WHERE incident_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (incident_id, after, limit + 1),
             )
@@ -299,7 +301,7 @@ class SQLiteStore:
                     incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4],
                     severity=Severity(r[5]), source=r[6], dedup_key=r[7], labels=decode_json(r[8]),
                     annotations=decode_json(r[9]), count=r[10], first_seen_at=from_us(r[11]),
-                    last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13])))
+                    last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13]), superseded_by=r[14]))
                 for r in rows
             ]  # fmt: skip
 

@@ -42,6 +42,7 @@ CREATE TABLE incident_alerts (
     first_seen_at   TIMESTAMPTZ NOT NULL,
     last_seen_at    TIMESTAMPTZ NOT NULL,
     resolved_at     TIMESTAMPTZ,
+    superseded_by   TEXT,
     UNIQUE (incident_id, fingerprint)
 );
 

@@ -43,6 +43,7 @@ CREATE TABLE incident_alerts (
     first_seen_at   INTEGER NOT NULL,
     last_seen_at    INTEGER NOT NULL,
     resolved_at     INTEGER,
+    superseded_by   TEXT,
     UNIQUE (incident_id, fingerprint)
 );
 
