@@ -21,7 +21,7 @@ def quickstart_script() -> str:
 def test_readme_quickstart_works(server) -> None:  # type: ignore[no-untyped-def]
     script = quickstart_script().replace("http://127.0.0.1:8080", server.url)
     # every curl must succeed; the script's output is every answer, one per line
-    prelude = "set -euo pipefail\ncurl() { command curl --fail-with-body \"$@\"; echo; }\n"
+    prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; echo; }\n'
     done = subprocess.run(
         ["bash", "-c", prelude + script],
         cwd=ROOT,
