@@ -7,7 +7,7 @@ apply each one once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,9 +17,10 @@ from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.writeset import WriteSet
-from llm_incident_manager.store.codec import decode_json, encode_json
+from llm_incident_manager.store.codec import decode_json
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
+from llm_incident_manager.store.rows import commit_rows, page
 
 __all__ = ["PostgresStore"]
 
@@ -78,11 +79,8 @@ def _key(r: asyncpg.Record) -> ApiKeyRecord:
     return ApiKeyRecord(id=r[0], name=r[1], role=r[2], prefix=r[3], key_hash=r[4], created_at=r[5], revoked_at=r[6])
 
 
-def _page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
-    if len(items) > limit:
-        items = items[:limit]
-        return Page(items, cursor_of(items[-1]))
-    return Page(items, None)
+def _same(value: datetime) -> datetime:
+    return value
 
 
 class PostgresStore:
@@ -136,43 +134,19 @@ class PostgresStore:
         return applied
 
     async def commit(self, batches: Sequence[WriteSet]) -> None:
-        incidents: list[tuple[Any, ...]] = []
-        alerts: list[tuple[Any, ...]] = []
-        changes: list[tuple[Any, ...]] = []
-        events: list[tuple[Any, ...]] = []
-        timeline: list[tuple[Any, ...]] = []
-        for ws in batches:
-            for n in ws.new_incidents:
-                incidents.append(
-                    (n.id, n.status.value, n.severity.value, n.title, n.description, n.source, n.fingerprint,
-                     n.service, n.model, n.model_version, n.provider, n.region, n.env, n.node,
-                     encode_json(n.labels), 1, n.created_at, n.created_at, n.last_seen_at, None, None, None, None)
-                )  # fmt: skip
-            for a in ws.alerts.values():
-                alerts.append(
-                    (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, a.explicit,
-                     a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, a.first_seen_at,
-                     a.last_seen_at, a.resolved_at, a.superseded_by)
-                )  # fmt: skip
-            for incident_id, c in ws.changes.items():
-                changes.append(
-                    (c.alert_count, c.last_seen_at, c.updated_at, None if c.status is None else c.status.value,
-                     None if c.severity is None else c.severity.value, c.acknowledged_at, c.acknowledged_by,
-                     c.resolved_at, c.resolved_by, incident_id)
-                )  # fmt: skip
-            events.extend(ws.events)
-            timeline.extend((t[0], t[1], t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+        rows = commit_rows(batches, _same)
+
         async with self.pool.acquire() as conn, conn.transaction():
-            if incidents:
-                await conn.executemany(_INSERT_INCIDENT, incidents)
-            if alerts:
-                await conn.executemany(_UPSERT_ALERT, alerts)
-            if changes:
-                await conn.executemany(_UPDATE_INCIDENT, changes)
-            if events:
-                await conn.copy_records_to_table("alert_events", records=events, columns=_EVENT_COLUMNS)
-            if timeline:
-                await conn.executemany(_INSERT_TIMELINE, timeline)
+            if rows.incidents:
+                await conn.executemany(_INSERT_INCIDENT, rows.incidents)
+            if rows.alerts:
+                await conn.executemany(_UPSERT_ALERT, rows.alerts)
+            if rows.changes:
+                await conn.executemany(_UPDATE_INCIDENT, rows.changes)
+            if rows.events:
+                await conn.copy_records_to_table("alert_events", records=rows.events, columns=_EVENT_COLUMNS)
+            if rows.timeline:
+                await conn.executemany(_INSERT_TIMELINE, rows.timeline)
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
@@ -215,7 +189,7 @@ class PostgresStore:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"
         items = [_incident(r) for r in await self.pool.fetch(sql, *params)]
-        return _page(items, query.limit, lambda i: i.id)
+        return page(items, query.limit, lambda i: i.id)
 
     async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
         rows = await self.pool.fetch(
@@ -233,8 +207,8 @@ class PostgresStore:
                 count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13], superseded_by=r[14]))
             for r in rows
         ]  # fmt: skip
-        page = _page(items, limit, lambda r: str(r[0]))
-        return Page([r[1] for r in page.items], page.next_cursor)
+        found = page(items, limit, lambda r: str(r[0]))
+        return Page([r[1] for r in found.items], found.next_cursor)
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
         rows = await self.pool.fetch(
@@ -250,7 +224,7 @@ class PostgresStore:
             )
             for r in rows
         ]
-        return _page(items, limit, lambda e: str(e.id))
+        return page(items, limit, lambda e: str(e.id))
 
     async def count_alert_events(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM alert_events"))

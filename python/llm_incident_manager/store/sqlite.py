@@ -21,14 +21,13 @@ from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.codec import (
     decode_json,
-    encode_json,
     from_us,
     from_us_opt,
     to_us,
-    to_us_opt,
 )
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
+from llm_incident_manager.store.rows import commit_rows, page
 
 __all__ = ["SQLiteStore"]
 
@@ -177,49 +176,21 @@ class SQLiteStore:
 
     # -- writes --------------------------------------------------------------------------------------
     async def commit(self, batches: Sequence[WriteSet]) -> None:
-        incidents: list[tuple[Any, ...]] = []
-        alerts: list[tuple[Any, ...]] = []
-        changes: list[tuple[Any, ...]] = []
-        events: list[tuple[Any, ...]] = []
-        timeline: list[tuple[Any, ...]] = []
-        for ws in batches:
-            for n in ws.new_incidents:
-                created = to_us(n.created_at)
-                incidents.append(
-                    (n.id, n.status.value, n.severity.value, n.title, n.description, n.source, n.fingerprint,
-                     n.service, n.model, n.model_version, n.provider, n.region, n.env, n.node,
-                     encode_json(n.labels), 1, created, created, to_us(n.last_seen_at), None, None, None, None)
-                )  # fmt: skip
-            for a in ws.alerts.values():
-                alerts.append(
-                    (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source,
-                     int(a.explicit), a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count,
-                     to_us(a.first_seen_at), to_us(a.last_seen_at), to_us_opt(a.resolved_at), a.superseded_by)
-                )  # fmt: skip
-            for incident_id, c in ws.changes.items():
-                changes.append(
-                    (c.alert_count, to_us_opt(c.last_seen_at), to_us_opt(c.updated_at),
-                     None if c.status is None else c.status.value,
-                     None if c.severity is None else c.severity.value,
-                     to_us_opt(c.acknowledged_at), c.acknowledged_by, to_us_opt(c.resolved_at), c.resolved_by,
-                     incident_id)
-                )  # fmt: skip
-            events.extend((e[0], e[1], e[2], e[3], to_us(e[4]), to_us(e[5]), e[6]) for e in ws.events)
-            timeline.extend((t[0], to_us(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+        rows = commit_rows(batches, to_us, int)
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if incidents:
-                    conn.executemany(_INSERT_INCIDENT, incidents)
-                if alerts:
-                    conn.executemany(_UPSERT_ALERT, alerts)
-                if changes:
-                    conn.executemany(_UPDATE_INCIDENT, changes)
-                if events:
-                    conn.executemany(_INSERT_EVENT, events)
-                if timeline:
-                    conn.executemany(_INSERT_TIMELINE, timeline)
+                if rows.incidents:
+                    conn.executemany(_INSERT_INCIDENT, rows.incidents)
+                if rows.alerts:
+                    conn.executemany(_UPSERT_ALERT, rows.alerts)
+                if rows.changes:
+                    conn.executemany(_UPDATE_INCIDENT, rows.changes)
+                if rows.events:
+                    conn.executemany(_INSERT_EVENT, rows.events)
+                if rows.timeline:
+                    conn.executemany(_INSERT_TIMELINE, rows.timeline)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -284,7 +255,7 @@ class SQLiteStore:
             return [_incident(row) for row in conn.execute(sql, params)]
 
         items = await self._read(run)
-        return _page(items, query.limit, lambda i: i.id)
+        return page(items, query.limit, lambda i: i.id)
 
     async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
         after = int(cursor) if cursor else 0
@@ -306,8 +277,8 @@ class SQLiteStore:
             ]  # fmt: skip
 
         rows = await self._read(run)
-        page = _page(rows, limit, lambda r: str(r[0]))
-        return Page([r[1] for r in page.items], page.next_cursor)
+        found = page(rows, limit, lambda r: str(r[0]))
+        return Page([r[1] for r in found.items], found.next_cursor)
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
         after = int(cursor) if cursor else 0
@@ -325,7 +296,7 @@ class SQLiteStore:
             ]  # fmt: skip
 
         items = await self._read(run)
-        return _page(items, limit, lambda e: str(e.id))
+        return page(items, limit, lambda e: str(e.id))
 
     async def count_alert_events(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -377,10 +348,3 @@ def _key(r: sqlite3.Row) -> ApiKeyRecord:
         id=r[0], name=r[1], role=r[2], prefix=r[3], key_hash=r[4], created_at=from_us(r[5]),
         revoked_at=from_us_opt(r[6]),
     )  # fmt: skip
-
-
-def _page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
-    if len(items) > limit:
-        items = items[:limit]
-        return Page(items, cursor_of(items[-1]))
-    return Page(items, None)

@@ -1,0 +1,76 @@
+"""Turns a group of WriteSets into the parameter rows of each table, for either engine.
+
+The engines differ only in how a time is bound (integer microseconds in SQLite, ``timestamptz`` in PostgreSQL)
+and how a boolean is bound; both pass their converters in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.store.codec import encode_json
+from llm_incident_manager.store.protocol import Page
+
+__all__ = ["CommitRows", "commit_rows", "page"]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class CommitRows:
+    incidents: list[Row] = field(default_factory=list)
+    alerts: list[Row] = field(default_factory=list)
+    changes: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
+    timeline: list[Row] = field(default_factory=list)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def commit_rows(
+    batches: Sequence[WriteSet], time: Callable[[datetime], Any], flag: Callable[[bool], Any] = _identity
+) -> CommitRows:
+    """The rows of every table, in batch order, with times bound through ``time``."""
+
+    def opt(value: datetime | None) -> Any:
+        return None if value is None else time(value)
+
+    rows = CommitRows()
+    for ws in batches:
+        for n in ws.new_incidents:
+            created = time(n.created_at)
+            rows.incidents.append(
+                (n.id, n.status.value, n.severity.value, n.title, n.description, n.source, n.fingerprint, n.service,
+                 n.model, n.model_version, n.provider, n.region, n.env, n.node, encode_json(n.labels), 1, created,
+                 created, time(n.last_seen_at), None, None, None, None)
+            )  # fmt: skip
+        for a in ws.alerts.values():
+            rows.alerts.append(
+                (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, flag(a.explicit),
+                 a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, time(a.first_seen_at),
+                 time(a.last_seen_at), opt(a.resolved_at), a.superseded_by)
+            )  # fmt: skip
+        for incident_id, c in ws.changes.items():
+            rows.changes.append(
+                (c.alert_count, opt(c.last_seen_at), opt(c.updated_at), None if c.status is None else c.status.value,
+                 None if c.severity is None else c.severity.value, opt(c.acknowledged_at), c.acknowledged_by,
+                 opt(c.resolved_at), c.resolved_by, incident_id)
+            )  # fmt: skip
+        rows.events.extend((e[0], e[1], e[2], e[3], time(e[4]), time(e[5]), e[6]) for e in ws.events)
+        rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+    return rows
+
+
+def page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
+    """A page of at most ``limit`` items from ``limit + 1`` fetched; the extra one says there is more."""
+    if len(items) > limit:
+        items = items[:limit]
+        return Page(items, cursor_of(items[-1]))
+    return Page(items, None)
