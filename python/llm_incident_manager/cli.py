@@ -26,7 +26,8 @@ def _serve(settings: Settings) -> int:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
-        workers=settings.workers,
+        # One worker: the dedup state lives in the process (docs/storage.md).
+        workers=1,
         factory=True,
         log_enabled=True,
         backlog=2048,
@@ -62,10 +63,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
             print(key)
             return 0
         if args.keys_command == "list":
-            print(f"{'id':36}  {'role':9}  {'prefix':6}  {'created':25}  {'revoked':25}  name")
+            print(f"{'id':36}  {'role':9}  {'prefix':6}  {'created':32}  {'revoked':32}  name")
             for rec in await store.list_keys():
                 revoked = rec.revoked_at.isoformat() if rec.revoked_at else "-"
-                print(f"{rec.id:36}  {rec.role:9}  {rec.prefix:6}  {rec.created_at.isoformat():25}  {revoked:25}  "
+                print(f"{rec.id:36}  {rec.role:9}  {rec.prefix:6}  {rec.created_at.isoformat():32}  {revoked:32}  "
                       f"{rec.name}")  # fmt: skip
             return 0
         if await store.revoke_key(args.key_id, SystemClock().now()):

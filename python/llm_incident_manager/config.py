@@ -11,6 +11,7 @@ import msgspec
 __all__ = ["Settings", "parse_duration"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -36,7 +37,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     key_cache_seconds: float = 10.0
     commit_max_alerts: int = 5000
     log_level: str = "info"
-    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,12 +66,29 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_KEY_CACHE_TTL", "key_cache_seconds", parse_duration)
         read("LIM_COMMIT_MAX_ALERTS", "commit_max_alerts", int)
         read("LIM_LOG_LEVEL", "log_level", str)
-        read("LIM_WORKERS", "workers", int)
         settings = cls(**values)  # type: ignore[arg-type]
-        if settings.workers != 1 and settings.database_url.startswith("sqlite:"):
-            msg = "LIM_WORKERS: the embedded SQLite mode runs one worker (it holds the dedup state in memory)"
-            raise ValueError(msg)
+        settings.check()
         return settings
+
+    def check(self) -> None:
+        """Raises ValueError naming the variable of the first value out of range."""
+        problems = [
+            ("LIM_PORT", 0 < self.port < 65536, "must be a port number (1-65535)"),
+            ("LIM_DATABASE_URL", self.database_url.startswith(("sqlite:", "postgresql://", "postgres://")),
+             "use sqlite:///PATH or postgresql://..."),
+            ("LIM_DEDUP_WINDOW", self.dedup_window_seconds > 0, "must be longer than 0s"),
+            ("LIM_MAX_BODY_BYTES", self.max_body_bytes >= 1024, "must be at least 1024"),
+            ("LIM_MAX_BATCH", self.max_batch >= 1, "must be at least 1"),
+            ("LIM_PG_POOL_SIZE", self.pg_pool_size >= 1, "must be at least 1"),
+            ("LIM_DB_TIMEOUT", self.db_timeout_seconds > 0, "must be longer than 0s"),
+            ("LIM_KEY_CACHE_TTL", self.key_cache_seconds >= 0, "must not be negative"),
+            ("LIM_COMMIT_MAX_ALERTS", self.commit_max_alerts >= 1, "must be at least 1"),
+            ("LIM_LOG_LEVEL", self.log_level.upper() in _LOG_LEVELS, f"must be one of {', '.join(_LOG_LEVELS)}"),
+        ]  # fmt: skip
+        for name, ok, why in problems:
+            if not ok:
+                msg = f"{name}: {why}"
+                raise ValueError(msg)
 
 
 def _synchronous(value: str) -> str:

@@ -217,6 +217,9 @@ async def test_restart_after_a_superseded_incident_decides_as_before(database_ur
         assert ignored["action"] == "ignored"
         old_alerts = (await live.get(f"/api/v1/incidents/{a['incident_id']}/alerts")).json()["items"]
         assert old_alerts[0]["superseded_by"] == b["incident_id"]
+        assert old_alerts[0]["status"] == "resolved"
+        assert old_alerts[0]["last_seen_at"] == at[0].replace("+00:00", "Z")
+        assert old_alerts[0]["count"] == 1
         key = await live.key("ingest")
     async with running(settings, keys={"ingest": key}) as rebuilt:
         assert rebuilt.services.state.open_incidents == 0

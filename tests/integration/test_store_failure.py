@@ -46,7 +46,7 @@ async def write_lock(database_url: str) -> AsyncIterator[None]:
             await pg.close()
 
 
-@pytest.mark.parametrize("settings_overrides", [{"db_timeout_seconds": 0.3}])
+@pytest.mark.parametrize("settings_overrides", [{"db_timeout_seconds": 1.0}])
 async def test_commit_failure_is_503_with_retry_after_and_loses_nothing_it_acknowledged(
     api: Api, database_url: str
 ) -> None:
@@ -82,7 +82,7 @@ async def test_commit_failure_is_503_with_retry_after_and_loses_nothing_it_ackno
     assert len(listed) == 2
 
 
-@pytest.mark.parametrize("settings_overrides", [{"db_timeout_seconds": 0.3}])
+@pytest.mark.parametrize("settings_overrides", [{"db_timeout_seconds": 1.0}])
 async def test_responder_action_failure_is_503_and_not_applied(api: Api, database_url: str) -> None:
     [created] = await api.alerts({"title": "x"})
     await api.key("responder")

@@ -40,9 +40,26 @@ def test_settings_from_env_name_the_variable() -> None:
         Settings.from_env({"LIM_PORT": "eighty"})
     with pytest.raises(ValueError, match="LIM_SQLITE_SYNCHRONOUS"):
         Settings.from_env({"LIM_SQLITE_SYNCHRONOUS": "sometimes"})
-    with pytest.raises(ValueError, match="LIM_WORKERS"):
-        Settings.from_env({"LIM_WORKERS": "4"})
-    assert Settings.from_env({"LIM_WORKERS": "4", "LIM_DATABASE_URL": "postgresql://x/y"}).workers == 4
+    assert Settings.from_env({"LIM_DATABASE_URL": "postgresql://x/y"}).database_url == "postgresql://x/y"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LIM_PORT", "0"),
+        ("LIM_PORT", "70000"),
+        ("LIM_DATABASE_URL", "mysql://x"),
+        ("LIM_MAX_BATCH", "0"),
+        ("LIM_DEDUP_WINDOW", "0s"),
+        ("LIM_LOG_LEVEL", "chatty"),
+        ("LIM_MAX_BODY_BYTES", "10"),
+        ("LIM_COMMIT_MAX_ALERTS", "0"),
+        ("LIM_DB_TIMEOUT", "0"),
+    ],
+)
+def test_settings_out_of_range_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
 
 
 def test_uuid7_is_version_7_and_strictly_increasing() -> None:

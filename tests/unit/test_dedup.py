@@ -148,7 +148,9 @@ def test_a_repeat_after_a_long_silence_supersedes_the_old_incident() -> None:
     assert actions == [Action.CREATED]
     assert new != old
     # the old incident lets go of the alert and, having nothing else firing, resolves
-    assert ws.alerts[(old, fingerprint_alerts([make()])[0])].superseded_by == new  # type: ignore[index]
+    [fp] = fingerprint_alerts([make()])
+    assert ws.superseded == [(old, fp, new, T0 + timedelta(seconds=WINDOW + 300))]
+    assert (old, fp) not in ws.alerts  # the old row is only marked, never rewritten with the new alert
     assert ws.changes[old].status is IncidentStatus.RESOLVED  # type: ignore[index]
     assert state.incident_status(old) is None  # type: ignore[arg-type]
     assert [t[2] for t in ws.timeline if t[0] == old] == ["alert_superseded", "resolved"]

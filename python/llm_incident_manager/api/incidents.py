@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from llm_incident_manager.store.protocol import MAX_PAGE, IncidentQuery, Page
 __all__ = ["IncidentController"]
 
 AnyRequest = Request[Any, Any, State]
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 
 
@@ -47,6 +49,8 @@ class IncidentController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Limit = 50,
     ) -> Page[Incident]:
+        if cursor is not None and not _UUID.match(cursor):
+            raise InvalidInput.field("cursor", "is not a cursor this list returned")
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
                 raise InvalidInput.field(name, "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")

@@ -13,11 +13,13 @@ from litestar.exceptions import HTTPException
 from litestar.params import JSONBody
 
 from llm_incident_manager.api.auth import can_ingest, key_from_headers
+from llm_incident_manager.api.problems import DEPENDENCY_ERRORS
 from llm_incident_manager.api.schemas import IngestResponse, PagerDutyError, PagerDutyResponse
 from llm_incident_manager.auth.keys import Principal, Role
 from llm_incident_manager.domain.alerts import Alert
-from llm_incident_manager.errors import InvalidInput, LimError, PayloadTooLarge, Unavailable
+from llm_incident_manager.errors import InvalidInput, PayloadTooLarge, Unavailable
 from llm_incident_manager.ingest import alertmanager, cloudevents, generic, pagerduty
+from llm_incident_manager.ingest.batch import check_batch_size
 from llm_incident_manager.ingest.context import IngestContext
 from llm_incident_manager.ingest.generic import GenericAlertIn
 from llm_incident_manager.services import Services
@@ -140,20 +142,24 @@ class PagerDutyController(Controller):
         try:
             body = await request.body()
             events, single = pagerduty.decode_events(body)
+            check_batch_size(events, services.settings.max_batch)
             header_key = key_from_headers(request)
+            resolved: dict[str, Principal | None] = {}
             key_ids: list[str] = []
             for i, event in enumerate(events):
                 key = event.routing_key or header_key
                 where = "routing_key" if single else f"[{i}].routing_key"
                 if not key:
                     return _pd_error(400, "Event object is invalid", [f"{where}: is required"])
-                principal = await services.keys.resolve(key)
+                if key not in resolved:
+                    resolved[key] = await services.keys.resolve(key)
+                principal = resolved[key]
                 if principal is None:
                     return _pd_error(400, "Event object is invalid", [f"{where}: Invalid routing key"])
                 if principal.role not in _INGEST_ROLES:
                     return _pd_error(403, "Forbidden", [f"{where}: the key's role may not ingest"])
                 key_ids.append(principal.key_id)
-            ctx = _context(request, services, key_ids[0] if key_ids else "")
+            ctx = _context(request, services, key_ids[0])
             alerts = pagerduty.to_alerts(events, key_ids, ctx, single=single)
             results = await services.pipeline.ingest(alerts, ctx.received_at)
         except InvalidInput as exc:
@@ -166,8 +172,8 @@ class PagerDutyController(Controller):
             if exc.status_code == 413:
                 return _pd_error(413, "Request too large", ["the request body is larger than the service accepts"])
             raise
-        except LimError:
-            raise
+        except DEPENDENCY_ERRORS as exc:
+            return _pd_error(503, "Service unavailable", [f"the store did not answer: {exc!r}"], {"Retry-After": "1"})
         keys = [alert.dedup_key or "" for alert in alerts]
         response = PagerDutyResponse(
             status="success",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -14,7 +15,7 @@ from litestar.types import ExceptionHandlersMap
 
 from llm_incident_manager.errors import FieldError, LimError, Unavailable
 
-__all__ = ["PROBLEM_JSON", "Problem", "exception_handlers", "problem_response"]
+__all__ = ["DEPENDENCY_ERRORS", "PROBLEM_JSON", "Problem", "exception_handlers", "problem_response"]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -46,12 +47,26 @@ def _lim_error(request: Request[Any, Any, Any], exc: LimError) -> Response[Probl
     return problem_response(request, exc.status, exc.title, exc.detail, exc.errors, headers)
 
 
+def _body_field(item: dict[str, Any]) -> FieldError:
+    """Litestar names a bad body ``data`` (the handler's parameter); name the field inside it instead."""
+    key, message = str(item.get("key", "")), str(item.get("message", ""))
+    if item.get("source") == "body" and key == "data":
+        message, _, path = message.rpartition(" - at `") if " - at `" in message else (message, "", "")
+        key = path.rstrip("`").removeprefix("$").removeprefix(".") or "body"
+        missing = re.match(r"^Object missing required field `([^`]+)`$", message)
+        unknown = re.match(r"^Object contains unknown field `([^`]+)`$", message)
+        for found in (missing, unknown):
+            if found is not None:
+                key = found.group(1) if key == "body" else f"{key}.{found.group(1)}"
+    return FieldError(key, message)
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     errors: list[FieldError] = []
     if isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
-                errors.append(FieldError(str(item.get("key", "")), str(item.get("message", ""))))
+                errors.append(_body_field(item))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
     return problem_response(request, 400, "Bad Request", detail, errors)
 
@@ -60,9 +75,12 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     title = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
              413: "Payload Too Large"}.get(exc.status_code, "Error")  # fmt: skip
     detail = exc.detail
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="llm-incident-manager"')
     if exc.status_code == 413:
         detail = "the request body is larger than the service accepts (LIM_MAX_BODY_BYTES)"
-    return problem_response(request, exc.status_code, title, detail, headers=exc.headers)
+    return problem_response(request, exc.status_code, title, detail, headers=headers or None)
 
 
 def _dependency_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -77,14 +95,19 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     return problem_response(request, 500, "Internal Server Error", "an unexpected error occurred")
 
 
+#: Exceptions that mean a dependency (the database) failed: answered 503 with Retry-After.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
 exception_handlers: ExceptionHandlersMap = {
     LimError: _lim_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
-    OSError: _dependency_error,
-    TimeoutError: _dependency_error,
-    sqlite3.Error: _dependency_error,
-    asyncpg.PostgresError: _dependency_error,
-    asyncpg.InterfaceError: _dependency_error,
+    **dict.fromkeys(DEPENDENCY_ERRORS, _dependency_error),
     Exception: _internal_error,
 }

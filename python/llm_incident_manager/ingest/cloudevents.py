@@ -85,7 +85,7 @@ def _event_to_alert(event: dict[str, Any], data: Any, index: str, ctx: IngestCon
     title = _text(fields, "title", "summary", "message", "alertname") or (
         f"{event['type']} {event['subject']}" if event.get("subject") else event["type"]
     )
-    links = [url for url in (_text(fields, "url", "runbook_url", "dashboard_url"),) if url]
+    links = [url for name in ("url", "runbook_url", "dashboard_url") if (url := _text(fields, name))]
     return Alert(
         title=title,
         description=_text(fields, "description", "details"),
@@ -94,7 +94,7 @@ def _event_to_alert(event: dict[str, Any], data: Any, index: str, ctx: IngestCon
         source=source,
         integration="cloudevents",
         event_time=_time(event.get("time"), f"{index}time") or ctx.received_at,
-        identity=(f"ce:{source}", dedup or f"id:{event['id']}"),
+        identity=(f"ce:{source}", f"key:{dedup}" if dedup else f"id:{event['id']}"),
         dedup_key=dedup or event["id"],
         labels={**labels, "ce_type": event["type"]},
         annotations=annotations,
@@ -125,7 +125,7 @@ def _binary(body: bytes, ctx: IngestContext) -> list[Alert]:
         )
     data: Any = None
     if body.strip():
-        if "json" not in ctx.content_type:
+        if "json" not in ctx.content_type.lower():
             raise InvalidInput.field("content-type", "binary-mode data must be JSON")
         data = decode_json(_any_decoder, body)
     # ce-* header names are case-insensitive and map to the lower-case attribute names

@@ -61,19 +61,20 @@ def _convert(item: GenericAlertIn, index: str, ctx: IngestContext) -> Alert:
     if not item.title.strip():
         raise InvalidInput.field(f"{index}title", "must not be empty")
     dims = dimensions(item.labels)
-    for name in _IDENTITY_FIELDS:
-        value = getattr(item, name)
-        if value:
-            dims[name] = value
+    explicit = {name: value for name in _IDENTITY_FIELDS if (value := getattr(item, name))}
+    dims.update(explicit)
     source = item.source or "generic"
     if item.dedup_key:
         identity: dict[str, str] | tuple[str, str] = (f"generic:{source}", item.dedup_key)
     else:
+        # the labels, plus what else tells alerts apart; top-level fields win over labels, as they do for the
+        # alert's own dimensions
         identity = dict(item.labels)
         identity.setdefault("alertname", item.title)
         identity.setdefault("source", source)
         for name, value in dims.items():
             identity.setdefault(name, value)
+        identity.update(explicit)
     return Alert(
         title=item.title,
         description=item.description,

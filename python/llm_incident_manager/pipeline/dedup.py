@@ -180,7 +180,7 @@ class DedupState:
         return (incident_id, fp, action.value, alert.action.value, alert.event_time, received_at, _encode(alert))
 
     def _create(self, alert: Alert, fp: str, event_ts: float, received_at: datetime, ws: WriteSet) -> str:
-        incident_id = uuid7()
+        incident_id = uuid7(int(received_at.timestamp() * 1000))
         incident = _OpenIncident(incident_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
         self._incidents[incident_id] = incident
         previous = self._alerts.get(fp)
@@ -223,12 +223,7 @@ class DedupState:
         old.fingerprints.discard(fp)
         was_firing = fp in old.firing
         old.firing.discard(fp)
-        upsert = ws.alerts.get((old_id, fp))
-        if upsert is None:
-            upsert = ws.alerts[(old_id, fp)] = self._upsert(old_id, fp, alert, count=0)
-        upsert.status = AlertStatus.RESOLVED
-        upsert.resolved_at = alert.event_time
-        upsert.superseded_by = new_id
+        ws.superseded.append((old_id, fp, new_id, alert.event_time))
         ws.timeline.append(
             (old_id, received_at, "alert_superseded", SYSTEM_ACTOR, {"fingerprint": fp, "incident_id": new_id})
         )
@@ -272,6 +267,7 @@ class DedupState:
         else:
             upsert.status = alert.status
             upsert.title = alert.title
+            upsert.severity = alert.severity
             upsert.labels = alert.labels
             upsert.annotations = alert.annotations
             upsert.last_seen_at = max(upsert.last_seen_at, alert.event_time)
@@ -289,8 +285,8 @@ class DedupState:
             entry.firing = True
             incident.firing.add(fp)
             ws.timeline.append(
-                (incident_id, alert.event_time, "alert_refired", f"{alert.integration}:{alert.source}",
-                 {"fingerprint": fp})
+                (incident_id, received_at, "alert_refired", f"{alert.integration}:{alert.source}",
+                 {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
         self._touch_alert(incident_id, fp, alert, ws).count += 1
         change = ws.change(incident_id)
@@ -300,7 +296,7 @@ class DedupState:
             change.last_seen_at = alert.event_time
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
             ws.timeline.append(
-                (incident_id, alert.event_time, "severity_raised", f"{alert.integration}:{alert.source}",
+                (incident_id, received_at, "severity_raised", f"{alert.integration}:{alert.source}",
                  {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
             )  # fmt: skip
             incident.severity = alert.severity
@@ -316,7 +312,10 @@ class DedupState:
         if entry.firing:
             entry.firing = False
             incident.firing.discard(fp)
-            ws.timeline.append((incident_id, alert.event_time, "alert_resolved", actor, {"fingerprint": fp}))
+            ws.timeline.append(
+                (incident_id, received_at, "alert_resolved", actor,
+                 {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
+            )  # fmt: skip
         self._touch_alert(incident_id, fp, alert, ws)
         change = ws.change(incident_id)
         change.updated_at = received_at

@@ -13,7 +13,7 @@ from typing import Any
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 
-__all__ = ["AlertEventRow", "AlertUpsert", "IncidentChange", "NewIncident", "TimelineRow", "WriteSet"]
+__all__ = ["AlertEventRow", "AlertUpsert", "IncidentChange", "NewIncident", "SupersededRow", "TimelineRow", "WriteSet"]
 
 
 @dataclass(slots=True)
@@ -70,14 +70,14 @@ class AlertUpsert:
     last_seen_at: datetime
     count: int = 0
     resolved_at: datetime | None = None
-    #: set when the alert fired again, beyond the dedup window, as another incident
-    superseded_by: str | None = None
 
 
 #: (incident_id or None, fingerprint, action, status, event_time, received_at, payload JSON)
 AlertEventRow = tuple[str | None, str, str, str, datetime, datetime, bytes]
 #: (incident_id, at, kind, actor, data)
 TimelineRow = tuple[str, datetime, str, str, dict[str, Any]]
+#: (old incident_id, fingerprint, new incident_id, resolved_at): the alert moved to a new incident
+SupersededRow = tuple[str, str, str, datetime]
 
 
 @dataclass(slots=True)
@@ -87,6 +87,7 @@ class WriteSet:
     alerts: dict[tuple[str, str], AlertUpsert] = field(default_factory=dict)
     events: list[AlertEventRow] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
+    superseded: list[SupersededRow] = field(default_factory=list)
 
     def change(self, incident_id: str) -> IncidentChange:
         found = self.changes.get(incident_id)
@@ -95,4 +96,6 @@ class WriteSet:
         return found
 
     def __bool__(self) -> bool:
-        return bool(self.new_incidents or self.changes or self.alerts or self.events or self.timeline)
+        return bool(
+            self.new_incidents or self.changes or self.alerts or self.events or self.timeline or self.superseded
+        )

@@ -39,15 +39,17 @@ _INSERT_INCIDENT = (
 )
 _UPSERT_ALERT = """
 INSERT INTO incident_alerts AS a (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at,
-                                  superseded_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15)
+                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14)
 ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
     status = EXCLUDED.status, title = EXCLUDED.title, severity = EXCLUDED.severity,
     labels = EXCLUDED.labels, annotations = EXCLUDED.annotations, count = a.count + EXCLUDED.count,
     first_seen_at = LEAST(a.first_seen_at, EXCLUDED.first_seen_at),
-    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at,
-    superseded_by = coalesce(EXCLUDED.superseded_by, a.superseded_by)
+    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at
+"""
+_SUPERSEDE = """
+UPDATE incident_alerts SET status = 'resolved', superseded_by = $1, resolved_at = $2
+WHERE incident_id = $3 AND fingerprint = $4
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
@@ -147,6 +149,8 @@ class PostgresStore:
                 await conn.copy_records_to_table("alert_events", records=rows.events, columns=_EVENT_COLUMNS)
             if rows.timeline:
                 await conn.executemany(_INSERT_TIMELINE, rows.timeline)
+            if rows.superseded:
+                await conn.executemany(_SUPERSEDE, rows.superseded)
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(

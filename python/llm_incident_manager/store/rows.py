@@ -28,6 +28,7 @@ class CommitRows:
     changes: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
+    superseded: list[Row] = field(default_factory=list)
 
 
 def _identity(value: Any) -> Any:
@@ -55,7 +56,7 @@ def commit_rows(
             rows.alerts.append(
                 (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, flag(a.explicit),
                  a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, time(a.first_seen_at),
-                 time(a.last_seen_at), opt(a.resolved_at), a.superseded_by)
+                 time(a.last_seen_at), opt(a.resolved_at))
             )  # fmt: skip
         for incident_id, c in ws.changes.items():
             rows.changes.append(
@@ -65,6 +66,7 @@ def commit_rows(
             )  # fmt: skip
         rows.events.extend((e[0], e[1], e[2], e[3], time(e[4]), time(e[5]), e[6]) for e in ws.events)
         rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
+        rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
     return rows
 
 

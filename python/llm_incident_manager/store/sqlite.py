@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -41,14 +42,17 @@ INCIDENT_COLUMNS = (
 _INSERT_INCIDENT = f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 _UPSERT_ALERT = """
 INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
     status = excluded.status, title = excluded.title, severity = excluded.severity,
     labels = excluded.labels, annotations = excluded.annotations, count = count + excluded.count,
     first_seen_at = min(first_seen_at, excluded.first_seen_at),
-    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at,
-    superseded_by = coalesce(excluded.superseded_by, superseded_by)
+    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at
+"""
+_SUPERSEDE = """
+UPDATE incident_alerts SET status = 'resolved', superseded_by = ?, resolved_at = ?
+WHERE incident_id = ? AND fingerprint = ?
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
@@ -71,11 +75,26 @@ _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VA
 
 
 def _path_of(url: str) -> str:
-    if url.startswith("sqlite:///"):
-        return url[len("sqlite:///") :]
-    if url.startswith("sqlite://"):
-        return url[len("sqlite://") :]
-    return url
+    path = url.removeprefix("sqlite:").removeprefix("//").removeprefix("/") if url.startswith("sqlite:") else url
+    if path in (":memory:", ""):
+        # One private in-memory database shared by this store's two connections (tests, replay).
+        return f"file:lim-memory-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    return path
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script, split where SQLite itself says a statement is complete."""
+    out: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                out.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer)
+    return out
 
 
 def _incident(row: sqlite3.Row) -> Incident:
@@ -113,6 +132,7 @@ class SQLiteStore:
         self.path = _path_of(url)
         self.synchronous = synchronous
         self.timeout = timeout
+        self.in_memory = self.path.startswith("file:lim-memory-")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
@@ -120,7 +140,9 @@ class SQLiteStore:
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout, uri=self.in_memory
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -138,7 +160,7 @@ class SQLiteStore:
         return await asyncio.get_running_loop().run_in_executor(self._reader, fn, conn)
 
     async def open(self) -> None:
-        if self.path != ":memory:":
+        if not self.in_memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._wconn = await loop.run_in_executor(self._writer, self._connect)
@@ -160,15 +182,22 @@ class SQLiteStore:
     async def migrate(self) -> list[int]:
         def run(conn: sqlite3.Connection) -> list[int]:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             applied = []
             for version, name, sql in migrations("sqlite"):
-                if version in done:
-                    continue
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{sql}\n"
-                    f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{name}');\nCOMMIT;"
-                )
+                # the check and the change in one write transaction, so two processes apply each version once
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                        conn.execute("ROLLBACK")
+                        continue
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
                 applied.append(version)
             return applied
 
@@ -191,6 +220,8 @@ class SQLiteStore:
                     conn.executemany(_INSERT_EVENT, rows.events)
                 if rows.timeline:
                     conn.executemany(_INSERT_TIMELINE, rows.timeline)
+                if rows.superseded:
+                    conn.executemany(_SUPERSEDE, rows.superseded)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
