@@ -51,8 +51,8 @@ lint: build ## ruff, mypy --strict, stubtest, cargo fmt --check, cargo clippy -D
 
 .PHONY: test
 test: build lint ## build everything, lint, cargo test and pytest on both storage backends
-	cargo test --quiet
-	$(BIN)/pytest -q
+	cargo test --quiet --lib
+	$(BIN)/pytest -q tests benchmarks
 
 .PHONY: bench
 bench: build ## benchmarks (pytest-benchmark), side by side with the obvious alternative

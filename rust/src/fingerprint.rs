@@ -59,24 +59,121 @@ pub fn key_fingerprint(scope: &str, key: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// One item of a batch: either a label set or an explicit (scope, key).
-pub enum Identity {
-    Labels(Vec<(String, String)>),
-    Key { scope: String, key: String },
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    len: usize,
 }
 
-/// Fingerprints a whole batch, in order.
-#[must_use]
-pub fn fingerprint_batch(items: Vec<Identity>) -> Vec<String> {
-    items
-        .into_iter()
-        .map(|item| match item {
-            Identity::Labels(mut labels) => {
-                format_label_fingerprint(label_fingerprint(&mut labels))
+enum Entry {
+    Labels { first: usize, count: usize },
+    Key { scope: Span, key: Span },
+}
+
+/// A batch of alert identities laid out in one byte buffer, so that filling it from Python costs a few
+/// allocations per batch rather than two owned strings per label; hashing it needs no Python at all.
+#[derive(Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    pairs: Vec<(Span, Span)>,
+    entries: Vec<Entry>,
+    open: Option<usize>,
+}
+
+impl Batch {
+    #[must_use]
+    pub fn with_capacity(items: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            pairs: Vec::with_capacity(items * 8),
+            entries: Vec::with_capacity(items),
+            open: None,
+        }
+    }
+
+    fn span(&mut self, text: &[u8]) -> Span {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(text);
+        Span {
+            start,
+            len: text.len(),
+        }
+    }
+
+    /// Starts a label set; add its labels with [`Batch::push_label`].
+    pub fn begin_labels(&mut self) {
+        self.open = Some(self.entries.len());
+        self.entries.push(Entry::Labels {
+            first: self.pairs.len(),
+            count: 0,
+        });
+    }
+
+    /// Adds one label to the label set begun last.
+    ///
+    /// # Panics
+    /// When no label set was begun.
+    pub fn push_label(&mut self, name: &[u8], value: &[u8]) {
+        let index = self.open.expect("push_label needs begin_labels first");
+        let pair = (self.span(name), self.span(value));
+        self.pairs.push(pair);
+        if let Entry::Labels { count, .. } = &mut self.entries[index] {
+            *count += 1;
+        }
+    }
+
+    /// Adds an explicit dedup key.
+    pub fn push_key(&mut self, scope: &[u8], key: &[u8]) {
+        self.open = None;
+        let scope = self.span(scope);
+        let key = self.span(key);
+        self.entries.push(Entry::Key { scope, key });
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn text(&self, span: Span) -> &[u8] {
+        &self.bytes[span.start..span.start + span.len]
+    }
+
+    /// The fingerprint of every entry, in order (16 hex digits for label sets, 64 for keys).
+    #[must_use]
+    pub fn fingerprints(mut self) -> Vec<String> {
+        let mut pairs = std::mem::take(&mut self.pairs);
+        let mut out = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            match *entry {
+                Entry::Labels { first, count } => {
+                    let set = &mut pairs[first..first + count];
+                    set.sort_unstable_by(|a, b| self.text(a.0).cmp(self.text(b.0)));
+                    let mut h = FNV_OFFSET64;
+                    for &(name, value) in set.iter() {
+                        h = fnv_add(h, self.text(name));
+                        h = fnv_add_byte(h, SEPARATOR);
+                        h = fnv_add(h, self.text(value));
+                        h = fnv_add_byte(h, SEPARATOR);
+                    }
+                    out.push(format_label_fingerprint(h));
+                }
+                Entry::Key { scope, key } => {
+                    let mut hasher = Sha256::new();
+                    hasher.update(self.text(scope));
+                    hasher.update([0u8]);
+                    hasher.update(self.text(key));
+                    out.push(hex::encode(hasher.finalize()));
+                }
             }
-            Identity::Key { scope, key } => key_fingerprint(&scope, &key),
-        })
-        .collect()
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -136,14 +233,42 @@ mod tests {
 
     #[test]
     fn batch_keeps_order_and_kind() {
-        let out = fingerprint_batch(vec![
-            Identity::Labels(vec![]),
-            Identity::Key {
-                scope: String::new(),
-                key: String::new(),
-            },
-        ]);
+        let mut batch = Batch::default();
+        batch.begin_labels();
+        batch.push_key(b"", b"");
+        batch.begin_labels();
+        batch.push_label(b"name", b"garland, briggs");
+        batch.push_label(b"fear", b"love is not enough");
+        assert_eq!(batch.len(), 3);
+        let out = batch.fingerprints();
         assert_eq!(out[0], "cbf29ce484222325");
-        assert_eq!(out[1].len(), 64);
+        assert_eq!(out[1], key_fingerprint("", ""));
+        assert_eq!(out[2], "507a62d79ee76c9a");
+    }
+
+    #[test]
+    fn batch_agrees_with_single_calls() {
+        let sets: Vec<Vec<(&str, &str)>> = vec![
+            vec![("b", "2"), ("a", "1")],
+            vec![
+                ("alertname", "GPUMemoryHigh"),
+                ("node", "gpu-7"),
+                ("z", ""),
+                ("", "empty name"),
+            ],
+            vec![("ä", "ü"), ("a", "ä")],
+        ];
+        let mut batch = Batch::with_capacity(sets.len(), 64);
+        for set in &sets {
+            batch.begin_labels();
+            for (name, value) in set {
+                batch.push_label(name.as_bytes(), value.as_bytes());
+            }
+        }
+        let out = batch.fingerprints();
+        for (set, fp) in sets.into_iter().zip(out) {
+            let mut set = set;
+            assert_eq!(fp, format_label_fingerprint(label_fingerprint(&mut set)));
+        }
     }
 }

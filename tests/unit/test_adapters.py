@@ -13,6 +13,7 @@ from llm_incident_manager.domain.alerts import EventAction, Severity
 from llm_incident_manager.errors import InvalidInput, PayloadTooLarge
 from llm_incident_manager.ingest import alertmanager, cloudevents, generic
 from llm_incident_manager.ingest.context import IngestContext
+from llm_incident_manager.ingest.normalize import DIMENSION_ALIASES, dimensions
 from llm_incident_manager.pipeline.fingerprint import fingerprint_alerts
 from llm_incident_manager.pipeline.reference import label_fingerprint
 
@@ -101,3 +102,20 @@ def test_cloudevents_source_and_id_identify_the_event(source: str, event_id: str
     ctx = IngestContext(received_at=NOW, content_type="application/cloudevents+json")
     [alert] = cloudevents.decode(msgspec.json.encode(event), ctx)
     assert alert.identity == (f"ce:{source}", f"id:{event_id}")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted({n for names in DIMENSION_ALIASES.values() for n in names} | {"x"})),
+        st.text(max_size=3),
+        max_size=12,
+    )
+)
+def test_dimensions_take_the_first_alias_present(labels: dict[str, str]) -> None:
+    expected = {}
+    for dim, names in DIMENSION_ALIASES.items():
+        for name in names:
+            if labels.get(name):
+                expected[dim] = labels[name]
+                break
+    assert dimensions(labels) == expected

@@ -34,17 +34,26 @@ DIMENSION_ALIASES: dict[str, tuple[str, ...]] = {
 GO_ZERO_TIME_YEAR = 1
 
 
+#: label name → (dimension, rank of the alias: lower wins)
+_ALIAS_OF: dict[str, tuple[str, int]] = {
+    name: (dim, rank) for dim, names in DIMENSION_ALIASES.items() for rank, name in enumerate(names)
+}
+
+
 def dimensions(labels: dict[str, str]) -> dict[str, str]:
-    """The first-class dimensions found in ``labels`` under any of their aliases."""
+    """The first-class dimensions found in ``labels`` under any of their aliases (the first alias in
+    ``DIMENSION_ALIASES`` wins). One pass over the labels: an alert has a handful, the aliases are many."""
     out: dict[str, str] = {}
-    if not labels:
-        return out
-    for dim, names in DIMENSION_ALIASES.items():
-        for name in names:
-            value = labels.get(name)
-            if value:
-                out[dim] = value
-                break
+    ranks: dict[str, int] = {}
+    alias_of = _ALIAS_OF
+    for name, value in labels.items():
+        found = alias_of.get(name)
+        if found is None or not value:
+            continue
+        dim, rank = found
+        if rank < ranks.get(dim, 99):
+            out[dim] = value
+            ranks[dim] = rank
     return out
 
 
