@@ -70,3 +70,9 @@ async def test_health_and_schema_are_open(api: Api) -> None:
     assert {"/api/v1/alerts", "/v2/enqueue", "/api/v1/incidents", "/api/v1/integrations/cloudevents"} <= set(paths)
     body = paths["/api/v1/integrations/alertmanager"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AlertmanagerWebhook"}
+    problem = paths["/api/v1/alerts"]["post"]["responses"]["400"]["content"]["application/problem+json"]
+    assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    # open routes say so; guarded ones inherit the bearer requirement
+    assert paths["/v2/enqueue"]["post"]["security"] == [{}]
+    assert paths["/health/ready"]["get"]["security"] == [{}]
+    assert "security" not in paths["/api/v1/incidents"]["get"]

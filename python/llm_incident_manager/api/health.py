@@ -16,6 +16,7 @@ __all__ = ["HealthController"]
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
+    security = [{}]
 
     @get("/live", operation_id="live", summary="The process answers", exclude_from_auth=True)
     async def live(self) -> Health:

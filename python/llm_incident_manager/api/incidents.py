@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from llm_incident_manager.api.auth import can_act, can_read
+from llm_incident_manager.api.problems import problem_specs
 from llm_incident_manager.api.schemas import NoteIn, NoteOut
 from llm_incident_manager.auth.keys import Principal
 from llm_incident_manager.domain.alerts import Severity
@@ -22,6 +23,8 @@ from llm_incident_manager.store.protocol import MAX_PAGE, IncidentQuery, Page
 __all__ = ["IncidentController"]
 
 AnyRequest = Request[Any, Any, State]
+_READ_PROBLEMS = problem_specs(400, 401, 403, 404, 503)
+_ACT_PROBLEMS = problem_specs(400, 401, 403, 404, 409, 503)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 
@@ -35,7 +38,13 @@ class IncidentController(Controller):
     path = "/api/v1/incidents"
     tags = ["incidents"]
 
-    @get("/", guards=[can_read], operation_id="listIncidents", summary="List incidents, newest first")
+    @get(
+        "/",
+        guards=[can_read],
+        responses=_READ_PROBLEMS,
+        operation_id="listIncidents",
+        summary="List incidents, newest first",
+    )
     async def list_incidents(
         self,
         request: AnyRequest,
@@ -60,7 +69,13 @@ class IncidentController(Controller):
         )  # fmt: skip
         return await _services(request).store.list_incidents(query)
 
-    @get("/{incident_id:str}", guards=[can_read], operation_id="getIncident", summary="One incident")
+    @get(
+        "/{incident_id:str}",
+        guards=[can_read],
+        responses=_READ_PROBLEMS,
+        operation_id="getIncident",
+        summary="One incident",
+    )
     async def get_incident(self, request: AnyRequest, incident_id: FromPath[str]) -> Incident:
         incident = await _services(request).store.get_incident(incident_id)
         if incident is None:
@@ -70,6 +85,7 @@ class IncidentController(Controller):
     @get(
         "/{incident_id:str}/alerts",
         guards=[can_read],
+        responses=_READ_PROBLEMS,
         operation_id="listIncidentAlerts",
         summary="The distinct alerts of an incident, with counts",
     )
@@ -84,6 +100,7 @@ class IncidentController(Controller):
     @get(
         "/{incident_id:str}/timeline",
         guards=[can_read],
+        responses=_READ_PROBLEMS,
         operation_id="getIncidentTimeline",
         summary="The incident's append-only event log, oldest first",
     )
@@ -98,6 +115,7 @@ class IncidentController(Controller):
     @post(
         "/{incident_id:str}/acknowledge",
         guards=[can_act],
+        responses=_ACT_PROBLEMS,
         status_code=200,
         operation_id="acknowledgeIncident",
         summary="Acknowledge (idempotent; 409 when resolved)",
@@ -112,6 +130,7 @@ class IncidentController(Controller):
     @post(
         "/{incident_id:str}/resolve",
         guards=[can_act],
+        responses=_ACT_PROBLEMS,
         status_code=200,
         operation_id="resolveIncident",
         summary="Resolve (idempotent)",
@@ -126,6 +145,7 @@ class IncidentController(Controller):
     @post(
         "/{incident_id:str}/notes",
         guards=[can_act],
+        responses=_ACT_PROBLEMS,
         status_code=201,
         operation_id="addIncidentNote",
         summary="Add a note to the timeline",

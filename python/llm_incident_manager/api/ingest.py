@@ -10,10 +10,11 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
 from llm_incident_manager.api.auth import can_ingest, key_from_headers
-from llm_incident_manager.api.problems import DEPENDENCY_ERRORS
+from llm_incident_manager.api.problems import DEPENDENCY_ERRORS, problem_specs
 from llm_incident_manager.api.schemas import IngestResponse, PagerDutyError, PagerDutyResponse
 from llm_incident_manager.auth.keys import Principal, Role
 from llm_incident_manager.domain.alerts import Alert
@@ -28,6 +29,7 @@ __all__ = ["IngestController", "PagerDutyController"]
 
 AnyRequest = Request[Any, Any, State]
 _INGEST_ROLES = frozenset({Role.INGEST, Role.ADMIN})
+_INGEST_PROBLEMS = problem_specs(400, 401, 403, 413, 503)
 
 
 def _services(request: AnyRequest) -> Services:
@@ -90,6 +92,7 @@ class IngestController(Controller):
         description="One alert object or an array of them. Answers once the batch is durable, with one result "
         "per alert in request order.",
         dependencies={"generic_body": Provide(_generic_body)},
+        responses=_INGEST_PROBLEMS,
     )
     async def generic(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, generic.decode)
@@ -100,6 +103,7 @@ class IngestController(Controller):
         operation_id="ingestAlertmanagerWebhook",
         summary="Alertmanager webhook receiver (payload version 4)",
         dependencies={"alertmanager_body": Provide(_alertmanager_body)},
+        responses=_INGEST_PROBLEMS,
     )
     async def alertmanager(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, alertmanager.decode)
@@ -110,6 +114,7 @@ class IngestController(Controller):
         operation_id="ingestCloudEvents",
         summary="CloudEvents 1.0: structured, batch or binary mode",
         dependencies={"cloudevents_body": Provide(_cloudevents_body)},
+        responses=_INGEST_PROBLEMS,
     )
     async def cloudevents(self, request: AnyRequest) -> IngestResponse:
         return await _run(request, cloudevents.decode, ce_headers=True)
@@ -136,6 +141,16 @@ class PagerDutyController(Controller):
         "accepted too (our extension).",
         exclude_from_auth=True,
         dependencies={"pagerduty_body": Provide(_pagerduty_body)},
+        security=[{}],
+        responses={
+            code: ResponseSpec(data_container=PagerDutyError, description=why, generate_examples=False)
+            for code, why in (
+                (400, "Invalid event or routing key (PagerDuty's shape: status, message, errors[])."),
+                (403, "The routing key's role may not ingest."),
+                (413, "The body or the batch is too large."),
+                (503, "The store failed; nothing was changed. Retry after `Retry-After` seconds."),
+            )
+        },
     )
     async def enqueue(self, request: AnyRequest) -> Response[Any]:
         services = _services(request)

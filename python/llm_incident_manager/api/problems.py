@@ -11,11 +11,19 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from llm_incident_manager.errors import FieldError, LimError, Unavailable
 
-__all__ = ["DEPENDENCY_ERRORS", "PROBLEM_JSON", "Problem", "exception_handlers", "problem_response"]
+__all__ = [
+    "DEPENDENCY_ERRORS",
+    "PROBLEM_JSON",
+    "Problem",
+    "exception_handlers",
+    "problem_response",
+    "problem_specs",
+]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -28,6 +36,25 @@ class Problem(msgspec.Struct, omit_defaults=True, kw_only=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] = []
+
+
+def problem_specs(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem-details answers an operation can give."""
+    meaning = {
+        400: "Bad input; `errors[].field` names each bad field. Nothing was changed.",
+        401: "No API key, or an unknown or revoked one.",
+        403: "The key's role may not do this.",
+        404: "No such incident.",
+        409: "The incident's state does not allow this.",
+        413: "The body or the batch is larger than the service accepts. Nothing was changed.",
+        503: "A dependency (the store) failed; nothing was changed. Retry after `Retry-After` seconds.",
+    }
+    return {
+        code: ResponseSpec(
+            data_container=Problem, description=meaning[code], media_type=PROBLEM_JSON, generate_examples=False
+        )
+        for code in codes
+    }
 
 
 def problem_response(
