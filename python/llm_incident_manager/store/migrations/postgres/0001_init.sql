@@ -57,7 +57,8 @@ CREATE TABLE alert_events (
     received_at     TIMESTAMPTZ NOT NULL,
     payload         BYTEA NOT NULL
 );
-CREATE INDEX alert_events_incident ON alert_events (incident_id, id);
+-- alert_events is written once per alert and read for audit and replay; it has no secondary index, so the
+-- append stays one B-tree insert.
 
 -- The append-only timeline; the incident row is its projection, written in the same transaction.
 CREATE TABLE timeline (
