@@ -31,6 +31,11 @@ class IngestPipeline:
         await self.writer.ready()
         fingerprints = fingerprint_alerts(alerts)
         ws = WriteSet()
-        results = self.state.apply(alerts, fingerprints, received_at, ws)
+        try:
+            results = self.state.apply(alerts, fingerprints, received_at, ws)
+        except Exception:
+            # the state may hold half of this batch's decisions: reload it once the queue has drained
+            self.writer.resync()
+            raise
         await self.writer.submit(ws)
         return results

@@ -1,15 +1,17 @@
 """Group commit: batches that arrive while a transaction runs are written together in the next one.
 
 Each submitter awaits its own batch's commit, so ``202`` is only sent once the batch is durable. If a commit
-fails, every batch in it fails (the caller answers 503) and ``on_failure`` runs before anything else is
-written: the pipeline reloads its in-memory state from the store, so decisions made for the lost batches
-(which later batches may have built on) are forgotten with them.
+fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
+``on_failure`` runs before anything else is decided: the pipeline reloads its in-memory state from the store,
+so decisions made for the lost batches (which later batches may have built on) are forgotten with them. While
+that runs, new batches are refused with 503 rather than decided on a state about to be replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -19,6 +21,8 @@ from llm_incident_manager.pipeline.writeset import WriteSet
 __all__ = ["GroupCommitWriter"]
 
 log = logging.getLogger(__name__)
+
+_Item = tuple[WriteSet | None, asyncio.Future[None]]
 
 
 class _Committer(Protocol):
@@ -36,13 +40,13 @@ class GroupCommitWriter:
         self._store = store
         self._on_failure = on_failure
         self._max_alerts = max_alerts
-        self._pending: list[tuple[WriteSet, asyncio.Future[None]]] = []
+        #: queued batches in decision order; ``None`` is a resync barrier (see ``resync``)
+        self._pending: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        #: True while a failed commit's state is being reloaded: new batches wait for it.
-        self._recovering: asyncio.Event = asyncio.Event()
-        self._recovering.set()
+        self._healthy = asyncio.Event()
+        self._healthy.set()
         self.commits = 0
         self.batches = 0
 
@@ -50,6 +54,7 @@ class GroupCommitWriter:
         self._task = asyncio.create_task(self._run(), name="lim-group-commit")
 
     async def stop(self) -> None:
+        """Commits what is queued, then stops; later submissions fail with Unavailable."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
@@ -57,13 +62,13 @@ class GroupCommitWriter:
 
     @property
     def recovering(self) -> bool:
-        return not self._recovering.is_set()
+        return not self._healthy.is_set()
 
     async def ready(self) -> None:
-        """Raises Unavailable while a failed commit is being recovered from: nothing can be decided until the
-        state is reloaded from the store, and a client that retries later loses nothing."""
-        if not self._recovering.is_set():
-            raise Unavailable("the service is recovering from a store failure", retry_after=1)
+        """Raises Unavailable while the state is being reloaded: nothing can be decided until it is, and a
+        client that retries later loses nothing."""
+        if not self._healthy.is_set():
+            raise Unavailable("the service is reloading its state after a failure", retry_after=1)
 
     def submit(self, ws: WriteSet) -> asyncio.Future[None]:
         """Queues a batch; the future completes when it is committed (or fails with Unavailable)."""
@@ -75,13 +80,24 @@ class GroupCommitWriter:
         self._wakeup.set()
         return future
 
-    def _take(self) -> list[tuple[WriteSet, asyncio.Future[None]]]:
-        taken: list[tuple[WriteSet, asyncio.Future[None]]] = []
+    def resync(self) -> None:
+        """The in-memory state may be wrong (a stage failed half-way through a batch): refuse new batches, let
+        the queued ones commit, then reload the state from the store."""
+        self._healthy.clear()
+        self._pending.append((None, asyncio.get_running_loop().create_future()))
+        self._wakeup.set()
+
+    def _take(self) -> list[_Item]:
+        taken: list[_Item] = []
         alerts = 0
         while self._pending and (not taken or alerts < self._max_alerts):
-            item = self._pending.pop(0)
-            taken.append(item)
-            alerts += len(item[0].events) + 1
+            ws = self._pending[0][0]
+            if ws is None:  # a barrier goes alone
+                if not taken:
+                    taken.append(self._pending.popleft())
+                break
+            taken.append(self._pending.popleft())
+            alerts += len(ws.events) + 1
         return taken
 
     async def _run(self) -> None:
@@ -93,12 +109,16 @@ class GroupCommitWriter:
                 await self._wakeup.wait()
                 continue
             group = self._take()
+            if group[0][0] is None:
+                await self._recover()
+                continue
             try:
-                await self._store.commit([ws for ws, _ in group])
+                await self._store.commit([ws for ws, _ in group if ws is not None])
             except Exception as exc:
                 log.warning("commit of %d batches failed: %r", len(group), exc)
-                failed = group + self._pending
-                self._pending = []
+                self._healthy.clear()
+                failed = group + list(self._pending)
+                self._pending.clear()
                 for _, future in failed:
                     if not future.done():
                         future.set_exception(Unavailable(f"the store did not commit: {exc!r}", retry_after=1))
@@ -111,14 +131,16 @@ class GroupCommitWriter:
                     future.set_result(None)
 
     async def _recover(self) -> None:
-        self._recovering.clear()
+        self._healthy.clear()
+        delay = 0.05
         try:
             while True:
                 try:
                     await self._on_failure()
                     return
-                except Exception as exc:
-                    log.warning("reloading state after a failed commit failed: %r; retrying", exc)
-                    await asyncio.sleep(1.0)
+                except Exception as exc:  # keep trying until the store answers again
+                    log.warning("reloading the state failed: %r; retrying in %.2fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
         finally:
-            self._recovering.set()
+            self._healthy.set()
