@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_timeout_seconds: float = 10.0
     key_cache_seconds: float = 10.0
     commit_max_alerts: int = 5000
+    flush_interval_seconds: float = 1.0
     log_level: str = "info"
 
     @classmethod
@@ -65,6 +66,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_DB_TIMEOUT", "db_timeout_seconds", parse_duration)
         read("LIM_KEY_CACHE_TTL", "key_cache_seconds", parse_duration)
         read("LIM_COMMIT_MAX_ALERTS", "commit_max_alerts", int)
+        read("LIM_FLUSH_INTERVAL", "flush_interval_seconds", parse_duration)
         read("LIM_LOG_LEVEL", "log_level", str)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
@@ -83,6 +85,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             ("LIM_DB_TIMEOUT", self.db_timeout_seconds > 0, "must be longer than 0s"),
             ("LIM_KEY_CACHE_TTL", self.key_cache_seconds >= 0, "must not be negative"),
             ("LIM_COMMIT_MAX_ALERTS", self.commit_max_alerts >= 1, "must be at least 1"),
+            ("LIM_FLUSH_INTERVAL", self.flush_interval_seconds >= 0, "must not be negative"),
             ("LIM_LOG_LEVEL", self.log_level.upper() in _LOG_LEVELS, f"must be one of {', '.join(_LOG_LEVELS)}"),
         ]  # fmt: skip
         for name, ok, why in problems:

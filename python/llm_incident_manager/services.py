@@ -10,6 +10,8 @@ from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.config import Settings
 from llm_incident_manager.pipeline.builder import IngestPipeline
 from llm_incident_manager.pipeline.dedup import DedupState
+from llm_incident_manager.pipeline.projection import ProjectionBuffer
+from llm_incident_manager.pipeline.reader import IncidentReader
 from llm_incident_manager.pipeline.responder import ResponderActions
 from llm_incident_manager.pipeline.writer import GroupCommitWriter
 from llm_incident_manager.store.factory import make_store
@@ -28,6 +30,7 @@ class Services:
     state: DedupState
     writer: GroupCommitWriter
     pipeline: IngestPipeline
+    reader: IncidentReader
     responder: ResponderActions
     keys: KeyCache
 
@@ -40,6 +43,10 @@ class Services:
             applied = await store.migrate()
             if applied:
                 log.info("applied migrations %s", applied)
+            recounted = await store.recount()
+            if recounted:
+                log.info("recounted %d repeats logged after the last counter flush", recounted)
+            buffer = ProjectionBuffer(await store.watermark())
             state = DedupState(settings.dedup_window_seconds)
             state.load(await store.load_open_alerts())
         except BaseException:
@@ -49,11 +56,18 @@ class Services:
         async def reload() -> None:
             state.load(await store.load_open_alerts())
 
-        writer = GroupCommitWriter(store, reload, max_alerts=settings.commit_max_alerts)
+        writer = GroupCommitWriter(
+            store,
+            reload,
+            max_alerts=settings.commit_max_alerts,
+            flush_interval=settings.flush_interval_seconds,
+            buffer=buffer,
+        )
         writer.start()
         log.info(
             "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
         )
+        reader = IncidentReader(store, buffer)
         return cls(
             settings=settings,
             store=store,
@@ -61,7 +75,8 @@ class Services:
             state=state,
             writer=writer,
             pipeline=IngestPipeline(store, state, writer),
-            responder=ResponderActions(store, state, writer),
+            reader=reader,
+            responder=ResponderActions(reader, state, writer),
             keys=KeyCache(store, settings.key_cache_seconds),
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from llm_incident_manager.store.factory import make_store
 from tests.integration.conftest import Api, make_settings, running
 
 
@@ -225,3 +226,31 @@ async def test_restart_after_a_superseded_incident_decides_as_before(database_ur
         assert rebuilt.services.state.open_incidents == 0
         [after] = await rebuilt.alerts(alert(status="resolved", timestamp=at[4]))
         assert after["action"] == "ignored"
+
+
+async def test_repeats_are_counted_in_memory_and_folded_in_later(database_url: str) -> None:
+    """A repeat is an in-memory update plus its alert-log row: the incident row lags, every read is exact, and
+    a clean stop folds the waiting counters in."""
+    settings = make_settings(database_url, flush_interval_seconds=3600.0)
+    async with running(settings) as api:
+        results = []
+        for _ in range(5):
+            results.extend(await api.alerts(alert()))
+        incident_id = results[0]["incident_id"]
+        stored, _ = await api.store.get_incident(incident_id)
+        assert stored is not None
+        assert stored.alert_count == 1  # the row was written once, at creation
+        assert (await api.incident(incident_id))["alert_count"] == 5
+        alerts = (await api.get(f"/api/v1/incidents/{incident_id}/alerts")).json()["items"]
+        assert alerts[0]["count"] == 5
+        listed = (await api.get("/api/v1/incidents")).json()["items"]
+        assert listed[0]["alert_count"] == 5
+        store = make_store(settings)
+    await store.open()
+    try:
+        stored, _ = await store.get_incident(incident_id)
+        assert stored is not None
+        assert stored.alert_count == 5
+        assert await store.watermark() == 5
+    finally:
+        await store.close()

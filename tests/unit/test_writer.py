@@ -6,27 +6,51 @@ stores are exercised by the integration tests."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
+from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.errors import Unavailable
+from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writer import GroupCommitWriter
-from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.pipeline.writeset import Counter, WriteSet
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 class Committer:
     def __init__(self) -> None:
         self.groups: list[list[WriteSet]] = []
+        self.flushes: list[dict[tuple[str, str], int]] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail_next = False
+        self.fail_next_flush = False
+        self.watermark = 0
 
-    async def commit(self, batches: list[WriteSet]) -> None:
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
         await self.gate.wait()
         if self.fail_next:
             self.fail_next = False
             raise OSError("disk gone")
-        self.groups.append(batches)
+        if flush is not None and self.fail_next_flush:
+            self.fail_next_flush = False
+            raise OSError("disk gone during a flush")
+        if batches:
+            self.groups.append(list(batches))
+        if flush is None:
+            return None
+        self.flushes.append({key: c.count for key, c in flush.alerts.items()})
+        self.watermark += 1
+        return self.watermark
+
+
+def repeats(incident: str, fp: str, n: int) -> WriteSet:
+    ws = WriteSet()
+    ws.counters[(incident, fp)] = Counter(n, T0, T0, "t", Severity.HIGH, {}, {})
+    return ws
 
 
 async def test_batches_queued_during_a_commit_share_the_next_one() -> None:
@@ -114,3 +138,52 @@ async def test_stop_commits_what_is_queued_and_refuses_the_rest() -> None:
     assert sum(len(g) for g in store.groups) == 3
     with pytest.raises(Unavailable):
         await writer.submit(WriteSet())
+
+
+async def test_counters_wait_in_the_buffer_until_the_flush_interval_or_stop() -> None:
+    store = Committer()
+
+    async def reload() -> None:
+        return None
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0)
+    writer.start()
+    await writer.submit(repeats("i1", "fp", 3))
+    await writer.submit(repeats("i1", "fp", 2))
+    # committed: the counters wait in memory (reads add them), no row was rewritten
+    assert writer.buffer.live.alerts[("i1", "fp")].count == 5
+    assert writer.buffer.live.incidents["i1"].count == 5
+    assert store.flushes == []
+    await writer.stop()
+    assert store.flushes == [{("i1", "fp"): 5}]
+    assert not writer.buffer.live
+
+
+async def test_a_due_flush_is_written_at_once_and_a_failed_one_is_retried_before_the_reload() -> None:
+    store = Committer()
+    reloads: list[dict[tuple[str, str], int]] = []
+
+    async def reload() -> None:
+        # by the time the state is reloaded, every committed counter is in the rows
+        reloads.append(dict(store.flushes[-1]) if store.flushes else {})
+
+    writer = GroupCommitWriter(store, reload, flush_interval=0.0)
+    writer.start()
+    await writer.submit(repeats("i1", "fp", 3))
+    for _ in range(20):  # the writer flushes as soon as it is due; give it its turns of the loop
+        if store.flushes:
+            break
+        await asyncio.sleep(0)
+    assert store.flushes == [{("i1", "fp"): 3}]
+    assert writer.buffer.watermark == 1
+    assert not writer.buffer.live
+    store.fail_next_flush = True
+    await writer.submit(repeats("i1", "fp", 2))
+    for _ in range(50):
+        if reloads:
+            break
+        await asyncio.sleep(0)
+    # the flush failed, its counters were kept, flushed again before the reload, and nothing was lost
+    assert reloads == [{("i1", "fp"): 2}]
+    assert store.flushes == [{("i1", "fp"): 3}, {("i1", "fp"): 2}]
+    await writer.stop()

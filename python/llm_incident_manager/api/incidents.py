@@ -67,7 +67,7 @@ class IncidentController(Controller):
             status=status or [], severity=severity or [], service=service, model=model, env=env, since=since,
             until=until, cursor=cursor, limit=limit,
         )  # fmt: skip
-        return await _services(request).store.list_incidents(query)
+        return await _services(request).reader.list_incidents(query)
 
     @get(
         "/{incident_id:str}",
@@ -77,7 +77,7 @@ class IncidentController(Controller):
         summary="One incident",
     )
     async def get_incident(self, request: AnyRequest, incident_id: FromPath[str]) -> Incident:
-        incident = await _services(request).store.get_incident(incident_id)
+        incident = await _services(request).reader.get_incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident {incident_id}")
         return incident
@@ -93,9 +93,9 @@ class IncidentController(Controller):
         self, request: AnyRequest, incident_id: FromPath[str], cursor: FromQuery[str | None] = None, limit: Limit = 100
     ) -> Page[IncidentAlert]:
         services = _services(request)
-        if await services.store.get_incident(incident_id) is None:
+        if await services.reader.get_incident(incident_id) is None:
             raise NotFound(f"no incident {incident_id}")
-        return await services.store.list_incident_alerts(incident_id, _int_cursor(cursor), limit)
+        return await services.reader.list_alerts(incident_id, _int_cursor(cursor), limit)
 
     @get(
         "/{incident_id:str}/timeline",
@@ -108,7 +108,7 @@ class IncidentController(Controller):
         self, request: AnyRequest, incident_id: FromPath[str], cursor: FromQuery[str | None] = None, limit: Limit = 100
     ) -> Page[TimelineEvent]:
         services = _services(request)
-        if await services.store.get_incident(incident_id) is None:
+        if (await services.store.get_incident(incident_id))[0] is None:
             raise NotFound(f"no incident {incident_id}")
         return await services.store.list_timeline(incident_id, _int_cursor(cursor), limit)
 

@@ -22,7 +22,7 @@ import msgspec
 from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, Severity
 from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentStatus
 from llm_incident_manager.ids import uuid7
-from llm_incident_manager.pipeline.writeset import AlertUpsert, NewIncident, WriteSet
+from llm_incident_manager.pipeline.writeset import AlertStatusChange, Counter, NewAlert, NewIncident, WriteSet
 
 __all__ = ["SEVERITY_RANK", "DedupState", "OpenAlertRow"]
 
@@ -206,7 +206,21 @@ class DedupState:
                 last_seen_at=alert.event_time,
             )
         )
-        ws.alerts[(incident_id, fp)] = self._upsert(incident_id, fp, alert, count=1)
+        ws.new_alerts.append(
+            NewAlert(
+                incident_id=incident_id,
+                fingerprint=fp,
+                status=alert.status,
+                title=alert.title,
+                severity=alert.severity,
+                source=alert.source,
+                explicit=isinstance(alert.identity, tuple),
+                dedup_key=alert.dedup_key,
+                labels=alert.labels,
+                annotations=alert.annotations,
+                first_seen_at=alert.event_time,
+            )
+        )
         data: dict[str, object] = {"fingerprint": fp, "title": alert.title, "severity": alert.severity.value}
         if previous is not None:
             data["previous_incident_id"] = previous.incident_id
@@ -241,66 +255,41 @@ class DedupState:
             )  # fmt: skip
 
     @staticmethod
-    def _upsert(incident_id: str, fp: str, alert: Alert, count: int) -> AlertUpsert:
-        return AlertUpsert(
-            incident_id=incident_id,
-            fingerprint=fp,
-            status=alert.status,
-            title=alert.title,
-            severity=alert.severity,
-            source=alert.source,
-            explicit=isinstance(alert.identity, tuple),
-            dedup_key=alert.dedup_key,
-            labels=alert.labels,
-            annotations=alert.annotations,
-            first_seen_at=alert.event_time,
-            last_seen_at=alert.event_time,
-            count=count,
-            resolved_at=alert.event_time if alert.status is AlertStatus.RESOLVED else None,
-        )
-
-    def _touch_alert(self, incident_id: str, fp: str, alert: Alert, ws: WriteSet) -> AlertUpsert:
-        key = (incident_id, fp)
-        upsert = ws.alerts.get(key)
-        if upsert is None:
-            upsert = ws.alerts[key] = self._upsert(incident_id, fp, alert, count=0)
+    def _count(incident_id: str, fp: str, alert: Alert, received_at: datetime, ws: WriteSet, n: int) -> None:
+        """Adds ``n`` occurrences of the alert to the counters folded in at the next flush."""
+        later = Counter(n, alert.event_time, received_at, alert.title, alert.severity, alert.labels, alert.annotations)
+        current = ws.counters.get((incident_id, fp))
+        if current is None:
+            ws.counters[(incident_id, fp)] = later
         else:
-            upsert.status = alert.status
-            upsert.title = alert.title
-            upsert.severity = alert.severity
-            upsert.labels = alert.labels
-            upsert.annotations = alert.annotations
-            upsert.last_seen_at = max(upsert.last_seen_at, alert.event_time)
-            upsert.first_seen_at = min(upsert.first_seen_at, alert.event_time)
-            upsert.resolved_at = alert.event_time if alert.status is AlertStatus.RESOLVED else None
-        return upsert
+            current.merge(later)
 
     def _repeat(
         self, alert: Alert, fp: str, entry: _OpenAlert, event_ts: float, received_at: datetime, ws: WriteSet
     ) -> None:
+        """A repeat: an in-memory update and the alert-log append (made by ``apply``); no row is read or
+        rewritten unless the alert fires again after it resolved or raises the severity."""
         incident_id = entry.incident_id
         entry.last_seen = max(entry.last_seen, event_ts)
         incident = self._incidents[incident_id]
         if not entry.firing:
             entry.firing = True
             incident.firing.add(fp)
+            ws.alert_status[(incident_id, fp)] = AlertStatusChange(AlertStatus.FIRING, None)
             ws.timeline.append(
                 (incident_id, received_at, "alert_refired", f"{alert.integration}:{alert.source}",
                  {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
-        self._touch_alert(incident_id, fp, alert, ws).count += 1
-        change = ws.change(incident_id)
-        change.alert_count += 1
-        change.updated_at = received_at
-        if change.last_seen_at is None or alert.event_time > change.last_seen_at:
-            change.last_seen_at = alert.event_time
+        self._count(incident_id, fp, alert, received_at, ws, 1)
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
             ws.timeline.append(
                 (incident_id, received_at, "severity_raised", f"{alert.integration}:{alert.source}",
                  {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
             )  # fmt: skip
             incident.severity = alert.severity
+            change = ws.change(incident_id)
             change.severity = alert.severity
+            change.updated_at = received_at
 
     def _resolve(
         self, alert: Alert, fp: str, entry: _OpenAlert, event_ts: float, received_at: datetime, ws: WriteSet
@@ -312,11 +301,12 @@ class DedupState:
         if entry.firing:
             entry.firing = False
             incident.firing.discard(fp)
+            ws.alert_status[(incident_id, fp)] = AlertStatusChange(AlertStatus.RESOLVED, alert.event_time)
             ws.timeline.append(
                 (incident_id, received_at, "alert_resolved", actor,
                  {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
-        self._touch_alert(incident_id, fp, alert, ws)
+        self._count(incident_id, fp, alert, received_at, ws, 0)
         change = ws.change(incident_id)
         change.updated_at = received_at
         if not incident.firing:

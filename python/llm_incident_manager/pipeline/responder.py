@@ -8,21 +8,21 @@ from datetime import datetime
 from llm_incident_manager.domain.incidents import Incident, IncidentStatus
 from llm_incident_manager.errors import Conflict, NotFound
 from llm_incident_manager.pipeline.dedup import DedupState
+from llm_incident_manager.pipeline.reader import IncidentReader
 from llm_incident_manager.pipeline.writer import GroupCommitWriter
 from llm_incident_manager.pipeline.writeset import WriteSet
-from llm_incident_manager.store.protocol import Store
 
 __all__ = ["ResponderActions"]
 
 
 class ResponderActions:
-    def __init__(self, store: Store, state: DedupState, writer: GroupCommitWriter) -> None:
-        self.store = store
+    def __init__(self, reader: IncidentReader, state: DedupState, writer: GroupCommitWriter) -> None:
+        self.reader = reader
         self.state = state
         self.writer = writer
 
     async def _existing(self, incident_id: str) -> Incident:
-        incident = await self.store.get_incident(incident_id)
+        incident = await self.reader.get_incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident {incident_id}")
         return incident

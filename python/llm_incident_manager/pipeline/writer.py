@@ -1,5 +1,8 @@
 """Group commit: batches that arrive while a transaction runs are written together in the next one.
 
+After each commit the batches' counters (what repeats add) move to the projection buffer; every
+``flush_interval`` seconds the next transaction folds them into the rows first (``pipeline.projection``).
+
 Each submitter awaits its own batch's commit, so ``202`` is only sent once the batch is durable. If a commit
 fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
 ``on_failure`` runs before anything else is decided: the pipeline reloads its in-memory state from the store,
@@ -12,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from llm_incident_manager.errors import Unavailable
+from llm_incident_manager.pipeline.projection import Bucket, ProjectionBuffer
 from llm_incident_manager.pipeline.writeset import WriteSet
 
 __all__ = ["GroupCommitWriter"]
@@ -26,7 +30,7 @@ _Item = tuple[WriteSet | None, asyncio.Future[None]]
 
 
 class _Committer(Protocol):
-    async def commit(self, batches: list[WriteSet]) -> None: ...
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None: ...
 
 
 class GroupCommitWriter:
@@ -36,10 +40,15 @@ class GroupCommitWriter:
         on_failure: Callable[[], Awaitable[None]],
         *,
         max_alerts: int = 5000,
+        flush_interval: float = 1.0,
+        buffer: ProjectionBuffer | None = None,
     ) -> None:
         self._store = store
         self._on_failure = on_failure
         self._max_alerts = max_alerts
+        self._flush_interval = flush_interval
+        self.buffer = buffer or ProjectionBuffer()
+        self._next_flush = 0.0
         #: queued batches in decision order; ``None`` is a resync barrier (see ``resync``)
         self._pending: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
@@ -51,6 +60,7 @@ class GroupCommitWriter:
         self.batches = 0
 
     def start(self) -> None:
+        self._next_flush = asyncio.get_running_loop().time() + self._flush_interval
         self._task = asyncio.create_task(self._run(), name="lim-group-commit")
 
     async def stop(self) -> None:
@@ -100,20 +110,59 @@ class GroupCommitWriter:
             alerts += len(ws.events) + 1
         return taken
 
+    async def _wait(self) -> None:
+        """Until a batch is queued or, with counters waiting, the flush interval is over."""
+        self._wakeup.clear()
+        if not self.buffer.live:
+            await self._wakeup.wait()
+            return
+        delay = self._next_flush - asyncio.get_running_loop().time()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), delay)
+            except TimeoutError:
+                return
+
+    def _flush_due(self) -> bool:
+        return bool(self.buffer.live) and (self._closing or asyncio.get_running_loop().time() >= self._next_flush)
+
+    async def _commit(self, batches: list[WriteSet]) -> None:
+        """One transaction: the due counters first (so the watermark it records is the last alert-log id
+        before these batches), then the batches."""
+        bucket = self.buffer.take() if self._flush_due() else None
+        try:
+            watermark = await self._store.commit(batches, bucket)
+        except BaseException:
+            if bucket is not None:
+                self.buffer.failed(bucket)
+            raise
+        if bucket is not None and watermark is not None:
+            self.buffer.flushed(bucket, watermark)
+            self._next_flush = asyncio.get_running_loop().time() + self._flush_interval
+        for ws in batches:
+            if ws.counters:
+                self.buffer.add(ws.counters)
+
     async def _run(self) -> None:
         while True:
             if not self._pending:
                 if self._closing:
+                    if self.buffer.live:
+                        try:
+                            await self._commit([])
+                        except Exception as exc:  # counters stay in the alert log; recounted at start
+                            log.warning("final flush failed: %r", exc)
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
+                if not self._flush_due():
+                    await self._wait()
+                    if not self._pending and not self._flush_due():
+                        continue
             group = self._take()
-            if group[0][0] is None:
+            if group and group[0][0] is None:
                 await self._recover()
                 continue
             try:
-                await self._store.commit([ws for ws, _ in group if ws is not None])
+                await self._commit([ws for ws, _ in group if ws is not None])
             except Exception as exc:
                 log.warning("commit of %d batches failed: %r", len(group), exc)
                 self._healthy.clear()
@@ -136,6 +185,9 @@ class GroupCommitWriter:
         try:
             while True:
                 try:
+                    if self.buffer.live:  # the rows must hold every committed counter before the reload
+                        self._next_flush = 0.0
+                        await self._commit([])
                     await self._on_failure()
                     return
                 except Exception as exc:  # keep trying until the store answers again

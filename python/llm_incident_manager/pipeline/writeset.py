@@ -1,7 +1,15 @@
 """What one batch (or one responder action) changes, collected in memory and written in one transaction.
 
-Rows are plain tuples and small mutable records so the per-alert cost stays a few dict operations; the store
-turns them into one ``executemany`` per table.
+Two kinds of change:
+
+* **Immediate** — new incidents and alerts, status changes, the timeline and the append-only alert log. They
+  are written in the batch's own transaction, before its ``202``.
+* **Counters** — what a repeat changes: how often an alert was seen, when it was last seen, its latest text.
+  A repeat is already durable through its alert-log row, so its counters wait in memory
+  (``pipeline.projection``) and are folded into the incident rows in bulk every flush interval; reads add
+  what is still waiting. After a crash the counters are recounted from the alert log past the last flush.
+
+Rows are plain tuples and small mutable records, so the per-alert cost stays a few dict operations.
 """
 
 from __future__ import annotations
@@ -13,7 +21,17 @@ from typing import Any
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 
-__all__ = ["AlertEventRow", "AlertUpsert", "IncidentChange", "NewIncident", "SupersededRow", "TimelineRow", "WriteSet"]
+__all__ = [
+    "AlertEventRow",
+    "AlertStatusChange",
+    "Counter",
+    "IncidentChange",
+    "NewAlert",
+    "NewIncident",
+    "SupersededRow",
+    "TimelineRow",
+    "WriteSet",
+]
 
 
 @dataclass(slots=True)
@@ -38,23 +56,8 @@ class NewIncident:
 
 
 @dataclass(slots=True)
-class IncidentChange:
-    """A delta to an existing incident row: counts add, times take the maximum, the rest overwrite."""
-
-    alert_count: int = 0
-    last_seen_at: datetime | None = None
-    updated_at: datetime | None = None
-    status: IncidentStatus | None = None
-    severity: Severity | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-
-
-@dataclass(slots=True)
-class AlertUpsert:
-    """Insert-or-update of one distinct alert of an incident."""
+class NewAlert:
+    """The first occurrence of an alert in an incident (``count`` 1)."""
 
     incident_id: str
     fingerprint: str
@@ -67,9 +70,46 @@ class AlertUpsert:
     labels: dict[str, str]
     annotations: dict[str, str]
     first_seen_at: datetime
-    last_seen_at: datetime
-    count: int = 0
     resolved_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class IncidentChange:
+    """An immediate change of an incident row: set fields overwrite, ``updated_at`` takes the maximum."""
+
+    updated_at: datetime | None = None
+    status: IncidentStatus | None = None
+    severity: Severity | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+
+@dataclass(slots=True)
+class AlertStatusChange:
+    status: AlertStatus
+    resolved_at: datetime | None
+
+
+@dataclass(slots=True)
+class Counter:
+    """What repeats (and resolves) of one alert of one incident add: folded in at the next flush."""
+
+    count: int
+    last_seen_at: datetime
+    updated_at: datetime
+    title: str
+    severity: Severity
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+    def merge(self, later: Counter) -> None:
+        self.count += later.count
+        self.last_seen_at = max(self.last_seen_at, later.last_seen_at)
+        self.updated_at = max(self.updated_at, later.updated_at)
+        self.title, self.severity = later.title, later.severity
+        self.labels, self.annotations = later.labels, later.annotations
 
 
 #: (incident_id or None, fingerprint, action, status, event_time, received_at, payload JSON)
@@ -83,11 +123,13 @@ SupersededRow = tuple[str, str, str, datetime]
 @dataclass(slots=True)
 class WriteSet:
     new_incidents: list[NewIncident] = field(default_factory=list)
+    new_alerts: list[NewAlert] = field(default_factory=list)
     changes: dict[str, IncidentChange] = field(default_factory=dict)
-    alerts: dict[tuple[str, str], AlertUpsert] = field(default_factory=dict)
+    alert_status: dict[tuple[str, str], AlertStatusChange] = field(default_factory=dict)
     events: list[AlertEventRow] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
     superseded: list[SupersededRow] = field(default_factory=list)
+    counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
 
     def change(self, incident_id: str) -> IncidentChange:
         found = self.changes.get(incident_id)
@@ -97,5 +139,12 @@ class WriteSet:
 
     def __bool__(self) -> bool:
         return bool(
-            self.new_incidents or self.changes or self.alerts or self.events or self.timeline or self.superseded
+            self.new_incidents
+            or self.new_alerts
+            or self.changes
+            or self.alert_status
+            or self.events
+            or self.timeline
+            or self.superseded
+            or self.counters
         )

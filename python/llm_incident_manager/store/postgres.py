@@ -16,11 +16,12 @@ import asyncpg
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.codec import decode_json
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, page
+from llm_incident_manager.store.rows import commit_rows, flush_rows, page
 
 __all__ = ["PostgresStore"]
 
@@ -37,32 +38,48 @@ _INSERT_INCIDENT = (
     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20, $21, "
     "$22, $23)"
 )
-_UPSERT_ALERT = """
-INSERT INTO incident_alerts AS a (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                                  labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
+_INSERT_ALERT = """
+INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14)
-ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
-    status = EXCLUDED.status, title = EXCLUDED.title, severity = EXCLUDED.severity,
-    labels = EXCLUDED.labels, annotations = EXCLUDED.annotations, count = a.count + EXCLUDED.count,
-    first_seen_at = LEAST(a.first_seen_at, EXCLUDED.first_seen_at),
-    last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at), resolved_at = EXCLUDED.resolved_at
 """
+_ALERT_STATUS = "UPDATE incident_alerts SET status = $1, resolved_at = $2 WHERE incident_id = $3 AND fingerprint = $4"
 _SUPERSEDE = """
 UPDATE incident_alerts SET status = 'resolved', superseded_by = $1, resolved_at = $2
 WHERE incident_id = $3 AND fingerprint = $4
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
-    alert_count = alert_count + $1,
-    last_seen_at = GREATEST(last_seen_at, coalesce($2, last_seen_at)),
-    updated_at = coalesce($3, updated_at),
-    status = coalesce($4, status),
-    severity = coalesce($5, severity),
-    acknowledged_at = coalesce($6, acknowledged_at),
-    acknowledged_by = coalesce($7, acknowledged_by),
-    resolved_at = coalesce($8, resolved_at),
-    resolved_by = coalesce($9, resolved_by)
-WHERE id = $10
+    updated_at = GREATEST(updated_at, coalesce($1, updated_at)),
+    status = coalesce($2, status),
+    severity = coalesce($3, severity),
+    acknowledged_at = coalesce($4, acknowledged_at),
+    acknowledged_by = coalesce($5, acknowledged_by),
+    resolved_at = coalesce($6, resolved_at),
+    resolved_by = coalesce($7, resolved_by)
+WHERE id = $8
+"""
+_FLUSH_ALERT = """
+UPDATE incident_alerts SET
+    count = count + $1, last_seen_at = GREATEST(last_seen_at, $2), title = coalesce($3, title),
+    severity = coalesce($4, severity), labels = coalesce($5::jsonb, labels),
+    annotations = coalesce($6::jsonb, annotations)
+WHERE incident_id = $7 AND fingerprint = $8
+"""
+_FLUSH_INCIDENT = """
+UPDATE incidents SET alert_count = alert_count + $1, last_seen_at = GREATEST(last_seen_at, $2),
+    updated_at = GREATEST(updated_at, $3)
+WHERE id = $4
+"""
+_ADVANCE = (
+    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_events) "
+    "RETURNING events_through"
+)
+_WATERMARK = "(SELECT events_through FROM projection_watermark)"
+_RECOUNT = """
+SELECT incident_id, fingerprint, count(*), max(event_time), max(received_at) FROM alert_events
+WHERE id > (SELECT events_through FROM projection_watermark) AND action = 'deduplicated'
+GROUP BY incident_id, fingerprint
 """
 _EVENT_COLUMNS = ["incident_id", "fingerprint", "action", "event_action", "event_time", "received_at", "payload"]
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5::jsonb)"
@@ -135,14 +152,23 @@ class PostgresStore:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
         return applied
 
-    async def commit(self, batches: Sequence[WriteSet]) -> None:
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
         rows = commit_rows(batches, _same)
-
+        flush_alerts, flush_incidents = flush_rows(flush, _same) if flush else ([], [])
+        watermark = None
         async with self.pool.acquire() as conn, conn.transaction():
+            # counters first: the watermark they record must not cover this group's alert-log rows, whose
+            # counters are not in the bucket
+            if flush is not None:
+                await conn.executemany(_FLUSH_ALERT, flush_alerts)
+                await conn.executemany(_FLUSH_INCIDENT, flush_incidents)
+                watermark = int(await conn.fetchval(_ADVANCE))
             if rows.incidents:
                 await conn.executemany(_INSERT_INCIDENT, rows.incidents)
             if rows.alerts:
-                await conn.executemany(_UPSERT_ALERT, rows.alerts)
+                await conn.executemany(_INSERT_ALERT, rows.alerts)
+            if rows.alert_status:
+                await conn.executemany(_ALERT_STATUS, rows.alert_status)
             if rows.changes:
                 await conn.executemany(_UPDATE_INCIDENT, rows.changes)
             if rows.events:
@@ -151,6 +177,25 @@ class PostgresStore:
                 await conn.executemany(_INSERT_TIMELINE, rows.timeline)
             if rows.superseded:
                 await conn.executemany(_SUPERSEDE, rows.superseded)
+        return watermark
+
+    async def watermark(self) -> int:
+        return int(await self.pool.fetchval(f"SELECT {_WATERMARK}"))
+
+    async def recount(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE projection_watermark IN EXCLUSIVE MODE")
+            groups = await conn.fetch(_RECOUNT)
+            await conn.executemany(_FLUSH_ALERT, [(g[2], g[3], None, None, None, None, g[0], g[1]) for g in groups])
+            totals: dict[str, list[Any]] = {}
+            for g in groups:
+                t = totals.setdefault(g[0], [0, g[3], g[4]])
+                t[0] += g[2]
+                t[1] = max(t[1], g[3])
+                t[2] = max(t[2], g[4])
+            await conn.executemany(_FLUSH_INCIDENT, [(t[0], t[1], t[2], iid) for iid, t in totals.items()])
+            await conn.execute(_ADVANCE)
+        return sum(int(g[2]) for g in groups)
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
@@ -162,11 +207,13 @@ class PostgresStore:
             OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), r[5], r[6]) for r in rows
         ]
 
-    async def get_incident(self, incident_id: str) -> Incident | None:
-        row = await self.pool.fetchrow(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1", incident_id)
-        return None if row is None else _incident(row)
+    async def get_incident(self, incident_id: str) -> tuple[Incident | None, int]:
+        row = await self.pool.fetchrow(
+            f"SELECT {INCIDENT_COLUMNS}, {_WATERMARK} FROM incidents WHERE id = $1", incident_id
+        )
+        return (None, 0) if row is None else (_incident(row), int(row[-1]))
 
-    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
+    async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]:
         where: list[str] = []
         params: list[Any] = []
 
@@ -188,17 +235,20 @@ class PostgresStore:
             where.append(f"created_at < {param(query.until)}")
         if query.cursor:
             where.append(f"id < {param(query.cursor)}")
-        sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents"
+        sql = f"SELECT {INCIDENT_COLUMNS}, {_WATERMARK} FROM incidents"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"
-        items = [_incident(r) for r in await self.pool.fetch(sql, *params)]
-        return page(items, query.limit, lambda i: i.id)
+        rows = await self.pool.fetch(sql, *params)
+        items = [_incident(r) for r in rows]
+        return page(items, query.limit, lambda i: i.id), (int(rows[0][-1]) if rows else 0)
 
-    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
+    async def list_incident_alerts(
+        self, incident_id: str, cursor: str | None, limit: int
+    ) -> tuple[Page[IncidentAlert], int]:
         rows = await self.pool.fetch(
             "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, annotations, "
-            "count, first_seen_at, last_seen_at, resolved_at, superseded_by FROM incident_alerts "
+            f"count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} FROM incident_alerts "
             "WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             incident_id,
             int(cursor) if cursor else 0,
@@ -212,7 +262,7 @@ class PostgresStore:
             for r in rows
         ]  # fmt: skip
         found = page(items, limit, lambda r: str(r[0]))
-        return Page([r[1] for r in found.items], found.next_cursor)
+        return Page([r[1] for r in found.items], found.next_cursor), (int(rows[0][-1]) if rows else 0)
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
         rows = await self.pool.fetch(

@@ -11,6 +11,7 @@ import msgspec
 from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import WriteSet
 
 __all__ = ["MAX_PAGE", "ApiKeyRecord", "IncidentQuery", "Page", "Store"]
@@ -66,17 +67,31 @@ class Store(Protocol):
         """Raises when the store cannot answer a query."""
         ...
 
-    async def commit(self, batches: Sequence[WriteSet]) -> None:
-        """Writes every batch in one transaction: all or nothing."""
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
+        """Writes every batch's immediate changes in one transaction, all or nothing; with ``flush``, also folds
+        that bucket of counters into the rows and advances the watermark, and returns the new watermark."""
+        ...
+
+    async def watermark(self) -> int:
+        """The last alert-log id the counters in the rows include."""
+        ...
+
+    async def recount(self) -> int:
+        """Folds into the rows the counters of every repeat logged past the watermark (what a crash kept from
+        being flushed) and advances the watermark; returns how many repeats it recounted."""
         ...
 
     async def load_open_alerts(self) -> list[OpenAlertRow]: ...
 
-    async def get_incident(self, incident_id: str) -> Incident | None: ...
+    async def get_incident(self, incident_id: str) -> tuple[Incident | None, int]:
+        """The incident and the watermark its row was read at."""
+        ...
 
-    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]: ...
+    async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]: ...
 
-    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]: ...
+    async def list_incident_alerts(
+        self, incident_id: str, cursor: str | None, limit: int
+    ) -> tuple[Page[IncidentAlert], int]: ...
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]: ...
 

@@ -1,4 +1,5 @@
-"""Turns a group of WriteSets into the parameter rows of each table, for either engine.
+"""Turns a group of WriteSets (and a bucket of counters to flush) into the parameter rows of each table, for
+either engine.
 
 The engines differ only in how a time is bound (integer microseconds in SQLite, ``timestamptz`` in PostgreSQL)
 and how a boolean is bound; both pass their converters in.
@@ -11,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.codec import encode_json
 from llm_incident_manager.store.protocol import Page
 
-__all__ = ["CommitRows", "commit_rows", "page"]
+__all__ = ["CommitRows", "commit_rows", "flush_rows", "page"]
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -25,6 +27,7 @@ Row = tuple[Any, ...]
 class CommitRows:
     incidents: list[Row] = field(default_factory=list)
     alerts: list[Row] = field(default_factory=list)
+    alert_status: list[Row] = field(default_factory=list)
     changes: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
@@ -38,7 +41,7 @@ def _identity(value: Any) -> Any:
 def commit_rows(
     batches: Sequence[WriteSet], time: Callable[[datetime], Any], flag: Callable[[bool], Any] = _identity
 ) -> CommitRows:
-    """The rows of every table, in batch order, with times bound through ``time``."""
+    """The rows of every immediate change, in batch order, with times bound through ``time``."""
 
     def opt(value: datetime | None) -> Any:
         return None if value is None else time(value)
@@ -52,15 +55,17 @@ def commit_rows(
                  n.model, n.model_version, n.provider, n.region, n.env, n.node, encode_json(n.labels), 1, created,
                  created, time(n.last_seen_at), None, None, None, None)
             )  # fmt: skip
-        for a in ws.alerts.values():
+        for a in ws.new_alerts:
+            seen = time(a.first_seen_at)
             rows.alerts.append(
                 (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, flag(a.explicit),
-                 a.dedup_key, encode_json(a.labels), encode_json(a.annotations), a.count, time(a.first_seen_at),
-                 time(a.last_seen_at), opt(a.resolved_at))
+                 a.dedup_key, encode_json(a.labels), encode_json(a.annotations), 1, seen, seen, opt(a.resolved_at))
             )  # fmt: skip
+        for (incident_id, fp), st in ws.alert_status.items():
+            rows.alert_status.append((st.status.value, opt(st.resolved_at), incident_id, fp))
         for incident_id, c in ws.changes.items():
             rows.changes.append(
-                (c.alert_count, opt(c.last_seen_at), opt(c.updated_at), None if c.status is None else c.status.value,
+                (opt(c.updated_at), None if c.status is None else c.status.value,
                  None if c.severity is None else c.severity.value, opt(c.acknowledged_at), c.acknowledged_by,
                  opt(c.resolved_at), c.resolved_by, incident_id)
             )  # fmt: skip
@@ -68,6 +73,20 @@ def commit_rows(
         rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
         rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
     return rows
+
+
+def flush_rows(bucket: Bucket, time: Callable[[datetime], Any]) -> tuple[list[Row], list[Row]]:
+    """The counter rows of a bucket: (alert rows, incident rows). Text columns are None where the counts
+    were recounted from the alert log, which keeps no text (the SQL keeps the old text then)."""
+    alerts = [
+        (c.count, time(c.last_seen_at), c.title, c.severity.value, encode_json(c.labels), encode_json(c.annotations),
+         incident_id, fp)
+        for (incident_id, fp), c in bucket.alerts.items()
+    ]  # fmt: skip
+    incidents = [
+        (t.count, time(t.last_seen_at), time(t.updated_at), incident_id) for incident_id, t in bucket.incidents.items()
+    ]
+    return alerts, incidents
 
 
 def page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:

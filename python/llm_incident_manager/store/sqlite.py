@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.codec import (
     decode_json,
@@ -28,7 +29,7 @@ from llm_incident_manager.store.codec import (
 )
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, page
+from llm_incident_manager.store.rows import commit_rows, flush_rows, page
 
 __all__ = ["SQLiteStore"]
 
@@ -40,25 +41,19 @@ INCIDENT_COLUMNS = (
     "acknowledged_by, resolved_at, resolved_by"
 )
 _INSERT_INCIDENT = f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
-_UPSERT_ALERT = """
+_INSERT_ALERT = """
 INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
                              labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
-    status = excluded.status, title = excluded.title, severity = excluded.severity,
-    labels = excluded.labels, annotations = excluded.annotations, count = count + excluded.count,
-    first_seen_at = min(first_seen_at, excluded.first_seen_at),
-    last_seen_at = max(last_seen_at, excluded.last_seen_at), resolved_at = excluded.resolved_at
 """
+_ALERT_STATUS = "UPDATE incident_alerts SET status = ?, resolved_at = ? WHERE incident_id = ? AND fingerprint = ?"
 _SUPERSEDE = """
 UPDATE incident_alerts SET status = 'resolved', superseded_by = ?, resolved_at = ?
 WHERE incident_id = ? AND fingerprint = ?
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET
-    alert_count = alert_count + ?,
-    last_seen_at = max(last_seen_at, coalesce(?, last_seen_at)),
-    updated_at = coalesce(?, updated_at),
+    updated_at = max(updated_at, coalesce(?, updated_at)),
     status = coalesce(?, status),
     severity = coalesce(?, severity),
     acknowledged_at = coalesce(?, acknowledged_at),
@@ -66,6 +61,27 @@ UPDATE incidents SET
     resolved_at = coalesce(?, resolved_at),
     resolved_by = coalesce(?, resolved_by)
 WHERE id = ?
+"""
+_FLUSH_ALERT = """
+UPDATE incident_alerts SET
+    count = count + ?, last_seen_at = max(last_seen_at, ?), title = coalesce(?, title),
+    severity = coalesce(?, severity), labels = coalesce(?, labels), annotations = coalesce(?, annotations)
+WHERE incident_id = ? AND fingerprint = ?
+"""
+_FLUSH_INCIDENT = """
+UPDATE incidents SET alert_count = alert_count + ?, last_seen_at = max(last_seen_at, ?),
+    updated_at = max(updated_at, ?)
+WHERE id = ?
+"""
+_ADVANCE = (
+    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_events) "
+    "RETURNING events_through"
+)
+_WATERMARK = "(SELECT events_through FROM projection_watermark)"
+_RECOUNT = """
+SELECT incident_id, fingerprint, count(*), max(event_time), max(received_at) FROM alert_events
+WHERE id > (SELECT events_through FROM projection_watermark) AND action = 'deduplicated'
+GROUP BY incident_id, fingerprint
 """
 _INSERT_EVENT = """
 INSERT INTO alert_events (incident_id, fingerprint, action, event_action, event_time, received_at, payload)
@@ -204,16 +220,26 @@ class SQLiteStore:
         return await self._write(run)
 
     # -- writes --------------------------------------------------------------------------------------
-    async def commit(self, batches: Sequence[WriteSet]) -> None:
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
         rows = commit_rows(batches, to_us, int)
+        flush_alerts, flush_incidents = flush_rows(flush, to_us) if flush else ([], [])
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> int | None:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # counters first: the watermark they record must not cover this group's alert-log rows, whose
+                # counters are not in the bucket
+                watermark = None
+                if flush is not None:
+                    conn.executemany(_FLUSH_ALERT, flush_alerts)
+                    conn.executemany(_FLUSH_INCIDENT, flush_incidents)
+                    watermark = int(conn.execute(_ADVANCE).fetchone()[0])
                 if rows.incidents:
                     conn.executemany(_INSERT_INCIDENT, rows.incidents)
                 if rows.alerts:
-                    conn.executemany(_UPSERT_ALERT, rows.alerts)
+                    conn.executemany(_INSERT_ALERT, rows.alerts)
+                if rows.alert_status:
+                    conn.executemany(_ALERT_STATUS, rows.alert_status)
                 if rows.changes:
                     conn.executemany(_UPDATE_INCIDENT, rows.changes)
                 if rows.events:
@@ -227,8 +253,38 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            return watermark
 
-        await self._write(run)
+        return await self._write(run)
+
+    async def watermark(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(f"SELECT {_WATERMARK}").fetchone()[0])
+
+        return await self._read(run)
+
+    async def recount(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                groups = conn.execute(_RECOUNT).fetchall()
+                conn.executemany(_FLUSH_ALERT, [(g[2], g[3], None, None, None, None, g[0], g[1]) for g in groups])
+                totals: dict[str, list[int]] = {}
+                for g in groups:
+                    t = totals.setdefault(g[0], [0, g[3], g[4]])
+                    t[0] += g[2]
+                    t[1] = max(t[1], g[3])
+                    t[2] = max(t[2], g[4])
+                conn.executemany(_FLUSH_INCIDENT, [(t[0], t[1], t[2], iid) for iid, t in totals.items()])
+                conn.execute(_ADVANCE)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return sum(g[2] for g in groups)
+
+        return await self._write(run)
 
     # -- reads ---------------------------------------------------------------------------------------
     async def load_open_alerts(self) -> list[OpenAlertRow]:
@@ -246,14 +302,16 @@ class SQLiteStore:
 
         return await self._read(run)
 
-    async def get_incident(self, incident_id: str) -> Incident | None:
-        def run(conn: sqlite3.Connection) -> Incident | None:
-            row = conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-            return None if row is None else _incident(row)
+    async def get_incident(self, incident_id: str) -> tuple[Incident | None, int]:
+        def run(conn: sqlite3.Connection) -> tuple[Incident | None, int]:
+            row = conn.execute(
+                f"SELECT {INCIDENT_COLUMNS}, {_WATERMARK} FROM incidents WHERE id = ?", (incident_id,)
+            ).fetchone()
+            return (None, 0) if row is None else (_incident(row), row[-1])
 
         return await self._read(run)
 
-    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
+    async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]:
         where: list[str] = []
         params: list[Any] = []
         if query.status:
@@ -276,28 +334,31 @@ class SQLiteStore:
         if query.cursor:
             where.append("id < ?")
             params.append(query.cursor)
-        sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents"
+        sql = f"SELECT {INCIDENT_COLUMNS}, {_WATERMARK} FROM incidents"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(query.limit + 1)
 
-        def run(conn: sqlite3.Connection) -> list[Incident]:
-            return [_incident(row) for row in conn.execute(sql, params)]
+        def run(conn: sqlite3.Connection) -> tuple[list[Incident], int]:
+            rows = conn.execute(sql, params).fetchall()
+            return [_incident(row) for row in rows], (rows[0][-1] if rows else 0)
 
-        items = await self._read(run)
-        return page(items, query.limit, lambda i: i.id)
+        items, watermark = await self._read(run)
+        return page(items, query.limit, lambda i: i.id), watermark
 
-    async def list_incident_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
+    async def list_incident_alerts(
+        self, incident_id: str, cursor: str | None, limit: int
+    ) -> tuple[Page[IncidentAlert], int]:
         after = int(cursor) if cursor else 0
 
-        def run(conn: sqlite3.Connection) -> list[tuple[int, IncidentAlert]]:
+        def run(conn: sqlite3.Connection) -> tuple[list[tuple[int, IncidentAlert]], int]:
             rows = conn.execute(
                 "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, "
-                "annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by FROM incident_alerts "
-                "WHERE incident_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                f"annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} "
+                "FROM incident_alerts WHERE incident_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (incident_id, after, limit + 1),
-            )
+            ).fetchall()
             return [
                 (r[0], IncidentAlert(
                     incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4],
@@ -305,11 +366,11 @@ class SQLiteStore:
                     annotations=decode_json(r[9]), count=r[10], first_seen_at=from_us(r[11]),
                     last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13]), superseded_by=r[14]))
                 for r in rows
-            ]  # fmt: skip
+            ], (rows[0][-1] if rows else 0)  # fmt: skip
 
-        rows = await self._read(run)
+        rows, watermark = await self._read(run)
         found = page(rows, limit, lambda r: str(r[0]))
-        return Page([r[1] for r in found.items], found.next_cursor)
+        return Page([r[1] for r in found.items], found.next_cursor), watermark
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]:
         after = int(cursor) if cursor else 0

@@ -1,0 +1,128 @@
+"""Counters of committed repeats that are not yet folded into the incident rows, and the overlay that adds them
+to what a read returns.
+
+Every commit moves its batches' counters here; every flush interval the writer folds a bucket into the rows in
+one transaction that also advances the store's watermark (the last alert-log id the rows include). A read
+returns the watermark it saw, and adds every bucket that read could not yet see: the live bucket always, and a
+flushed bucket when the read's watermark is older than that flush. So a read is exact whichever way it races
+a flush, and a repeat costs an in-memory update plus its alert-log append.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert
+from llm_incident_manager.pipeline.writeset import Counter
+
+__all__ = ["Bucket", "IncidentTotals", "ProjectionBuffer"]
+
+#: How long a flushed bucket stays available to reads that started before the flush landed.
+_KEEP_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class IncidentTotals:
+    count: int
+    last_seen_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class Bucket:
+    alerts: dict[tuple[str, str], Counter] = field(default_factory=dict)
+    incidents: dict[str, IncidentTotals] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str], counter: Counter) -> None:
+        current = self.alerts.get(key)
+        if current is None:
+            self.alerts[key] = counter
+        else:
+            current.merge(counter)
+        totals = self.incidents.get(key[0])
+        if totals is None:
+            self.incidents[key[0]] = IncidentTotals(counter.count, counter.last_seen_at, counter.updated_at)
+        else:
+            totals.count += counter.count
+            totals.last_seen_at = max(totals.last_seen_at, counter.last_seen_at)
+            totals.updated_at = max(totals.updated_at, counter.updated_at)
+
+    def absorb(self, other: Bucket) -> None:
+        for key, counter in other.alerts.items():
+            self.add(key, counter)
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts)
+
+
+class ProjectionBuffer:
+    def __init__(self, watermark: int = 0) -> None:
+        #: the watermark of the last flush that landed
+        self.watermark = watermark
+        self.live = Bucket()
+        #: (watermark before the flush, bucket, when): flushed buckets kept for reads that raced the flush
+        self._flushed: list[tuple[int, Bucket, float]] = []
+
+    # -- the writer's side ---------------------------------------------------------------------------
+    def add(self, counters: dict[tuple[str, str], Counter]) -> None:
+        for key, counter in counters.items():
+            self.live.add(key, counter)
+
+    def take(self) -> Bucket:
+        """The live bucket, to flush; new counters go to a fresh one. Until the flush lands, reads that cannot
+        see it yet (their watermark is the current one) still add the taken bucket."""
+        taken, self.live = self.live, Bucket()
+        now = time.monotonic()
+        self._flushed = [f for f in self._flushed if now - f[2] < _KEEP_SECONDS]
+        self._flushed.append((self.watermark, taken, now))
+        return taken
+
+    def flushed(self, bucket: Bucket, new_watermark: int) -> None:
+        """``bucket`` landed and moved the watermark to ``new_watermark``: reads at that watermark or later
+        see it in the rows."""
+        del bucket
+        self.watermark = new_watermark
+
+    def failed(self, bucket: Bucket) -> None:
+        """The flush of ``bucket`` did not land: its counters wait, live, for the next one."""
+        self._flushed = [f for f in self._flushed if f[1] is not bucket]
+        bucket.absorb(self.live)
+        self.live = bucket
+
+    # -- the readers' side ---------------------------------------------------------------------------
+    def _unseen(self, read_watermark: int) -> list[Bucket]:
+        """The buckets a read at ``read_watermark`` did not see, oldest first (so the latest text wins)."""
+        return [*(bucket for base, bucket, _ in self._flushed if read_watermark <= base), self.live]
+
+    def incident(self, incident: Incident, read_watermark: int) -> Incident:
+        count, last_seen, updated = incident.alert_count, incident.last_seen_at, incident.updated_at
+        for bucket in self._unseen(read_watermark):
+            totals = bucket.incidents.get(incident.id)
+            if totals is not None:
+                count += totals.count
+                last_seen = max(last_seen, totals.last_seen_at)
+                updated = max(updated, totals.updated_at)
+        if count == incident.alert_count and last_seen == incident.last_seen_at and updated == incident.updated_at:
+            return incident
+        return msgspec.structs.replace(incident, alert_count=count, last_seen_at=last_seen, updated_at=updated)
+
+    def alert(self, alert: IncidentAlert, read_watermark: int) -> IncidentAlert:
+        out = alert
+        key = (alert.incident_id, alert.fingerprint)
+        for bucket in self._unseen(read_watermark):
+            counter = bucket.alerts.get(key)
+            if counter is not None:
+                out = msgspec.structs.replace(
+                    out,
+                    count=out.count + counter.count,
+                    last_seen_at=max(out.last_seen_at, counter.last_seen_at),
+                    title=counter.title,
+                    severity=counter.severity,
+                    labels=counter.labels,
+                    annotations=counter.annotations,
+                )
+        return out

@@ -1,0 +1,28 @@
+"""Reads of incidents and their alerts, exact to the last committed batch: the rows plus the counters that
+are still waiting in the projection buffer (``pipeline.projection``)."""
+
+from __future__ import annotations
+
+from llm_incident_manager.domain.incidents import Incident, IncidentAlert
+from llm_incident_manager.pipeline.projection import ProjectionBuffer
+from llm_incident_manager.store.protocol import IncidentQuery, Page, Store
+
+__all__ = ["IncidentReader"]
+
+
+class IncidentReader:
+    def __init__(self, store: Store, buffer: ProjectionBuffer) -> None:
+        self.store = store
+        self.buffer = buffer
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        incident, watermark = await self.store.get_incident(incident_id)
+        return None if incident is None else self.buffer.incident(incident, watermark)
+
+    async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
+        found, watermark = await self.store.list_incidents(query)
+        return Page([self.buffer.incident(i, watermark) for i in found.items], found.next_cursor)
+
+    async def list_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
+        found, watermark = await self.store.list_incident_alerts(incident_id, cursor, limit)
+        return Page([self.buffer.alert(a, watermark) for a in found.items], found.next_cursor)
