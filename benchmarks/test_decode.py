@@ -60,7 +60,7 @@ def decode_by_hand(body: bytes) -> list[Any]:
                 "source": "alertmanager",
                 "integration": "alertmanager",
                 "event_time": (ends_at if resolved else None) or starts_at or RECEIVED_AT,
-                "identity": labels,
+                "identity": None,  # None: the labels are the identity
                 "dedup_key": None,
                 "description": annotations.get("description"),
                 **as_fields(dimensions(labels)),

@@ -37,7 +37,8 @@ class Alert(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
     """One alert as every stage after ingest sees it.
 
     ``identity`` is what the fingerprint stage hashes: a label dict (Alertmanager's label fingerprint) or a
-    ``(scope, key)`` pair for an explicit dedup key. ``event_time`` is the sender's own time when it gave one
+    ``(scope, key)`` pair for an explicit dedup key; None means the labels themselves (Alertmanager), which
+    keeps them out of the stored payload twice. ``event_time`` is the sender's own time when it gave one
     (``startsAt``, ``timestamp``, CloudEvents ``time``), else the arrival time: every window is measured in it.
     """
 
@@ -47,7 +48,7 @@ class Alert(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
     source: str
     integration: str
     event_time: datetime
-    identity: dict[str, str] | tuple[str, str]
+    identity: dict[str, str] | tuple[str, str] | None
     dedup_key: str | None = None
     description: str | None = None
     service: str | None = None

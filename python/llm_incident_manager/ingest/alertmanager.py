@@ -65,7 +65,7 @@ def to_alert(item: AlertmanagerAlert, index: str, ctx: IngestContext, source: st
         source=source,
         integration="alertmanager",
         event_time=event_time,
-        identity=labels,
+        identity=None,
         labels=labels,
         annotations=item.annotations,
         starts_at=starts_at,

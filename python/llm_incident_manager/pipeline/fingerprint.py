@@ -13,4 +13,4 @@ __all__ = ["fingerprint_alerts"]
 def fingerprint_alerts(alerts: Sequence[Alert]) -> list[str]:
     """The fingerprint of each alert, in order: Alertmanager's label fingerprint for label identities,
     scoped SHA-256 for explicit dedup keys."""
-    return _core.fingerprint_batch([alert.identity for alert in alerts])
+    return _core.fingerprint_batch([alert.labels if alert.identity is None else alert.identity for alert in alerts])
