@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     key_cache_seconds: float = 10.0
     commit_max_alerts: int = 5000
     flush_interval_seconds: float = 1.0
+    flush_max: int = 2000
     log_level: str = "info"
 
     @classmethod
@@ -67,6 +68,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_KEY_CACHE_TTL", "key_cache_seconds", parse_duration)
         read("LIM_COMMIT_MAX_ALERTS", "commit_max_alerts", int)
         read("LIM_FLUSH_INTERVAL", "flush_interval_seconds", parse_duration)
+        read("LIM_FLUSH_MAX", "flush_max", int)
         read("LIM_LOG_LEVEL", "log_level", str)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
@@ -86,6 +88,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             ("LIM_KEY_CACHE_TTL", self.key_cache_seconds >= 0, "must not be negative"),
             ("LIM_COMMIT_MAX_ALERTS", self.commit_max_alerts >= 1, "must be at least 1"),
             ("LIM_FLUSH_INTERVAL", self.flush_interval_seconds >= 0, "must not be negative"),
+            ("LIM_FLUSH_MAX", self.flush_max >= 1, "must be at least 1"),
             ("LIM_LOG_LEVEL", self.log_level.upper() in _LOG_LEVELS, f"must be one of {', '.join(_LOG_LEVELS)}"),
         ]  # fmt: skip
         for name, ok, why in problems:

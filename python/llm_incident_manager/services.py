@@ -61,6 +61,7 @@ class Services:
             reload,
             max_alerts=settings.commit_max_alerts,
             flush_interval=settings.flush_interval_seconds,
+            flush_max=settings.flush_max,
             buffer=buffer,
         )
         writer.start()

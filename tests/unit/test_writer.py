@@ -187,3 +187,22 @@ async def test_a_due_flush_is_written_at_once_and_a_failed_one_is_retried_before
     assert reloads == [{("i1", "fp"): 2}]
     assert store.flushes == [{("i1", "fp"): 3}, {("i1", "fp"): 2}]
     await writer.stop()
+
+
+async def test_a_full_buffer_is_flushed_before_the_interval_is_over() -> None:
+    store = Committer()
+
+    async def reload() -> None:
+        return None
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0, flush_max=2)
+    writer.start()
+    await writer.submit(repeats("i1", "a", 1))
+    assert store.flushes == []  # one alert waiting: below flush_max, well inside the interval
+    await writer.submit(repeats("i2", "b", 1))
+    for _ in range(20):
+        if store.flushes:
+            break
+        await asyncio.sleep(0)
+    assert store.flushes == [{("i1", "a"): 1, ("i2", "b"): 1}]
+    await writer.stop()

@@ -1,7 +1,8 @@
 """Group commit: batches that arrive while a transaction runs are written together in the next one.
 
 After each commit the batches' counters (what repeats add) move to the projection buffer; every
-``flush_interval`` seconds the next transaction folds them into the rows first (``pipeline.projection``).
+``flush_interval`` seconds (or once ``flush_max`` alerts have counters waiting) the next transaction folds them
+into the rows first (``pipeline.projection``).
 
 Each submitter awaits its own batch's commit, so ``202`` is only sent once the batch is durable. If a commit
 fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
@@ -41,12 +42,14 @@ class GroupCommitWriter:
         *,
         max_alerts: int = 5000,
         flush_interval: float = 1.0,
+        flush_max: int = 2000,
         buffer: ProjectionBuffer | None = None,
     ) -> None:
         self._store = store
         self._on_failure = on_failure
         self._max_alerts = max_alerts
         self._flush_interval = flush_interval
+        self._flush_max = flush_max
         self.buffer = buffer or ProjectionBuffer()
         self._next_flush = 0.0
         #: queued batches in decision order; ``None`` is a resync barrier (see ``resync``)
