@@ -29,6 +29,7 @@ class Committer:
         self.fail_next = False
         self.fail_next_flush = False
         self.watermark = 0
+        self.flushed = asyncio.Event()
 
     async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
         await self.gate.wait()
@@ -43,6 +44,7 @@ class Committer:
         if flush is None:
             return None
         self.flushes.append({key: c.count for key, c in flush.alerts.items()})
+        self.flushed.set()
         self.watermark += 1
         return self.watermark
 
@@ -163,26 +165,23 @@ async def test_a_due_flush_is_written_at_once_and_a_failed_one_is_retried_before
     store = Committer()
     reloads: list[dict[tuple[str, str], int]] = []
 
+    reloaded = asyncio.Event()
+
     async def reload() -> None:
         # by the time the state is reloaded, every committed counter is in the rows
         reloads.append(dict(store.flushes[-1]) if store.flushes else {})
+        reloaded.set()
 
     writer = GroupCommitWriter(store, reload, flush_interval=0.0)
     writer.start()
     await writer.submit(repeats("i1", "fp", 3))
-    for _ in range(20):  # the writer flushes as soon as it is due; give it its turns of the loop
-        if store.flushes:
-            break
-        await asyncio.sleep(0)
+    await asyncio.wait_for(store.flushed.wait(), 5)  # the writer flushes as soon as it is due
     assert store.flushes == [{("i1", "fp"): 3}]
     assert writer.buffer.watermark == 1
     assert not writer.buffer.live
     store.fail_next_flush = True
     await writer.submit(repeats("i1", "fp", 2))
-    for _ in range(50):
-        if reloads:
-            break
-        await asyncio.sleep(0)
+    await asyncio.wait_for(reloaded.wait(), 5)
     # the flush failed, its counters were kept, flushed again before the reload, and nothing was lost
     assert reloads == [{("i1", "fp"): 2}]
     assert store.flushes == [{("i1", "fp"): 3}, {("i1", "fp"): 2}]
@@ -200,9 +199,6 @@ async def test_a_full_buffer_is_flushed_before_the_interval_is_over() -> None:
     await writer.submit(repeats("i1", "a", 1))
     assert store.flushes == []  # one alert waiting: below flush_max, well inside the interval
     await writer.submit(repeats("i2", "b", 1))
-    for _ in range(20):
-        if store.flushes:
-            break
-        await asyncio.sleep(0)
+    await asyncio.wait_for(store.flushed.wait(), 5)
     assert store.flushes == [{("i1", "a"): 1, ("i2", "b"): 1}]
     await writer.stop()

@@ -127,7 +127,14 @@ class GroupCommitWriter:
                 return
 
     def _flush_due(self) -> bool:
-        return bool(self.buffer.live) and (self._closing or asyncio.get_running_loop().time() >= self._next_flush)
+        """Counters wait, and the interval is over, or so many wait that folding them in at once would stall
+        the batches queued behind that transaction."""
+        live = self.buffer.live
+        return bool(live) and (
+            self._closing
+            or len(live.alerts) >= self._flush_max
+            or asyncio.get_running_loop().time() >= self._next_flush
+        )
 
     async def _commit(self, batches: list[WriteSet]) -> None:
         """One transaction: the due counters first (so the watermark it records is the last alert-log id
