@@ -38,7 +38,7 @@ async def write_lock(database_url: str) -> AsyncIterator[None]:
         pg = await asyncpg.connect(database_url)
         tx = pg.transaction()
         await tx.start()
-        await pg.execute("LOCK TABLE incidents, alert_events IN ACCESS EXCLUSIVE MODE")
+        await pg.execute("LOCK TABLE incidents, alert_batches IN ACCESS EXCLUSIVE MODE")
         try:
             yield
         finally:

@@ -22,7 +22,7 @@ import msgspec
 from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, Severity
 from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentStatus
 from llm_incident_manager.ids import uuid7
-from llm_incident_manager.pipeline.writeset import AlertStatusChange, Counter, NewAlert, NewIncident, WriteSet
+from llm_incident_manager.pipeline.writeset import AlertStatusChange, BatchLog, Counter, NewAlert, NewIncident, WriteSet
 
 __all__ = ["SEVERITY_RANK", "DedupState", "OpenAlertRow"]
 
@@ -34,8 +34,6 @@ SEVERITY_RANK = {
     Severity.INFO: 4,
 }
 SYSTEM_ACTOR = "system"
-
-_encode = msgspec.json.Encoder().encode
 
 
 class OpenAlertRow(msgspec.Struct, frozen=True):
@@ -137,27 +135,32 @@ class DedupState:
         Runs without awaiting, so concurrent batches are decided one after the other."""
         results: list[AlertResult] = []
         append = results.append
+        decisions: list[tuple[str | None, str, str, int]] = []
+        decide = decisions.append
         window = self.window
+        deduplicated = 0
         for alert, fp in zip(alerts, fingerprints, strict=True):
             event_ts = alert.event_time.timestamp()
+            event_us = int(event_ts * 1_000_000)
             entry = self._alerts.get(fp)
             action = alert.action
             if action is EventAction.TRIGGER:
                 if entry is not None and (entry.explicit or event_ts - entry.last_seen <= window):
                     self._repeat(alert, fp, entry, event_ts, received_at, ws)
                     append(AlertResult(entry.incident_id, fp, Action.DEDUPLICATED))
-                    ws.events.append(self._event_row(entry.incident_id, fp, Action.DEDUPLICATED, alert, received_at))
+                    decide((entry.incident_id, fp, "deduplicated", event_us))
+                    deduplicated += 1
                 else:
                     incident_id = self._create(alert, fp, event_ts, received_at, ws)
                     append(AlertResult(incident_id, fp, Action.CREATED))
-                    ws.events.append(self._event_row(incident_id, fp, Action.CREATED, alert, received_at))
+                    decide((incident_id, fp, "created", event_us))
             elif entry is None:
                 append(AlertResult(None, fp, Action.IGNORED))
-                ws.events.append(self._event_row(None, fp, Action.IGNORED, alert, received_at))
+                decide((None, fp, "ignored", event_us))
             elif action is EventAction.RESOLVE:
                 self._resolve(alert, fp, entry, event_ts, received_at, ws)
                 append(AlertResult(entry.incident_id, fp, Action.RESOLVED))
-                ws.events.append(self._event_row(entry.incident_id, fp, Action.RESOLVED, alert, received_at))
+                decide((entry.incident_id, fp, "resolved", event_us))
             else:  # acknowledge (PagerDuty)
                 incident_id = entry.incident_id
                 if self.acknowledge(incident_id):
@@ -170,14 +173,9 @@ class DedupState:
                         (incident_id, received_at, "acknowledged", change.acknowledged_by, {"fingerprint": fp})
                     )
                 append(AlertResult(incident_id, fp, Action.ACKNOWLEDGED))
-                ws.events.append(self._event_row(incident_id, fp, Action.ACKNOWLEDGED, alert, received_at))
+                decide((incident_id, fp, "acknowledged", event_us))
+        ws.log.append(BatchLog(received_at, alerts, decisions, deduplicated))
         return results
-
-    @staticmethod
-    def _event_row(
-        incident_id: str | None, fp: str, action: Action, alert: Alert, received_at: datetime
-    ) -> tuple[str | None, str, str, str, datetime, datetime, bytes]:
-        return (incident_id, fp, action.value, alert.action.value, alert.event_time, received_at, _encode(alert))
 
     def _create(self, alert: Alert, fp: str, event_ts: float, received_at: datetime, ws: WriteSet) -> str:
         incident_id = uuid7(int(received_at.timestamp() * 1000))

@@ -110,7 +110,7 @@ class GroupCommitWriter:
                     taken.append(self._pending.popleft())
                 break
             taken.append(self._pending.popleft())
-            alerts += len(ws.events) + 1
+            alerts += sum(len(entry.decisions) for entry in ws.log) + 1
         return taken
 
     async def _wait(self) -> None:

@@ -5,7 +5,7 @@ Two kinds of change:
 * **Immediate** — new incidents and alerts, status changes, the timeline and the append-only alert log. They
   are written in the batch's own transaction, before its ``202``.
 * **Counters** — what a repeat changes: how often an alert was seen, when it was last seen, its latest text.
-  A repeat is already durable through its alert-log row, so its counters wait in memory
+  A repeat is already durable through its alert-log entry, so its counters wait in memory
   (``pipeline.projection``) and are folded into the incident rows in bulk every flush interval; reads add
   what is still waiting. After a crash the counters are recounted from the alert log past the last flush.
 
@@ -14,17 +14,19 @@ Rows are plain tuples and small mutable records, so the per-alert cost stays a f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.alerts import Alert, AlertStatus, Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 
 __all__ = [
-    "AlertEventRow",
     "AlertStatusChange",
+    "BatchLog",
     "Counter",
+    "Decision",
     "IncidentChange",
     "NewAlert",
     "NewIncident",
@@ -112,8 +114,20 @@ class Counter:
         self.labels, self.annotations = later.labels, later.annotations
 
 
-#: (incident_id or None, fingerprint, action, status, event_time, received_at, payload JSON)
-AlertEventRow = tuple[str | None, str, str, str, datetime, datetime, bytes]
+#: per alert of a batch, in request order: (incident_id or None, fingerprint, action, event time in µs)
+Decision = tuple[str | None, str, str, int]
+
+
+@dataclass(slots=True)
+class BatchLog:
+    """A batch's row of the alert log: its normalised alerts and what was decided for each."""
+
+    received_at: datetime
+    alerts: Sequence[Alert]
+    decisions: list[Decision]
+    deduplicated: int
+
+
 #: (incident_id, at, kind, actor, data)
 TimelineRow = tuple[str, datetime, str, str, dict[str, Any]]
 #: (old incident_id, fingerprint, new incident_id, resolved_at): the alert moved to a new incident
@@ -126,7 +140,7 @@ class WriteSet:
     new_alerts: list[NewAlert] = field(default_factory=list)
     changes: dict[str, IncidentChange] = field(default_factory=dict)
     alert_status: dict[tuple[str, str], AlertStatusChange] = field(default_factory=dict)
-    events: list[AlertEventRow] = field(default_factory=list)
+    log: list[BatchLog] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
     superseded: list[SupersededRow] = field(default_factory=list)
     counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
@@ -143,7 +157,7 @@ class WriteSet:
             or self.new_alerts
             or self.changes
             or self.alert_status
-            or self.events
+            or self.log
             or self.timeline
             or self.superseded
             or self.counters

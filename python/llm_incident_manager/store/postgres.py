@@ -21,7 +21,7 @@ from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.codec import decode_json
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, flush_rows, page
+from llm_incident_manager.store.rows import commit_rows, flush_rows, page, recount_rows
 
 __all__ = ["PostgresStore"]
 
@@ -72,16 +72,17 @@ UPDATE incidents SET alert_count = alert_count + $1, last_seen_at = GREATEST(las
 WHERE id = $4
 """
 _ADVANCE = (
-    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_events) "
+    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_batches) "
     "RETURNING events_through"
 )
 _WATERMARK = "(SELECT events_through FROM projection_watermark)"
-_RECOUNT = """
-SELECT incident_id, fingerprint, count(*), max(event_time), max(received_at) FROM alert_events
-WHERE id > (SELECT events_through FROM projection_watermark) AND action = 'deduplicated'
-GROUP BY incident_id, fingerprint
+_RECOUNT = (
+    "SELECT decisions, received_at FROM alert_batches "
+    "WHERE id > (SELECT events_through FROM projection_watermark) AND deduplicated > 0 ORDER BY id"
+)
+_INSERT_BATCH = """
+INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decisions) VALUES ($1, $2, $3, $4, $5)
 """
-_EVENT_COLUMNS = ["incident_id", "fingerprint", "action", "event_action", "event_time", "received_at", "payload"]
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5::jsonb)"
 
 
@@ -171,8 +172,8 @@ class PostgresStore:
                 await conn.executemany(_ALERT_STATUS, rows.alert_status)
             if rows.changes:
                 await conn.executemany(_UPDATE_INCIDENT, rows.changes)
-            if rows.events:
-                await conn.copy_records_to_table("alert_events", records=rows.events, columns=_EVENT_COLUMNS)
+            if rows.batches:
+                await conn.executemany(_INSERT_BATCH, rows.batches)
             if rows.timeline:
                 await conn.executemany(_INSERT_TIMELINE, rows.timeline)
             if rows.superseded:
@@ -185,17 +186,12 @@ class PostgresStore:
     async def recount(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("LOCK TABLE projection_watermark IN EXCLUSIVE MODE")
-            groups = await conn.fetch(_RECOUNT)
-            await conn.executemany(_FLUSH_ALERT, [(g[2], g[3], None, None, None, None, g[0], g[1]) for g in groups])
-            totals: dict[str, list[Any]] = {}
-            for g in groups:
-                t = totals.setdefault(g[0], [0, g[3], g[4]])
-                t[0] += g[2]
-                t[1] = max(t[1], g[3])
-                t[2] = max(t[2], g[4])
-            await conn.executemany(_FLUSH_INCIDENT, [(t[0], t[1], t[2], iid) for iid, t in totals.items()])
+            entries = [(bytes(r[0]), r[1]) for r in await conn.fetch(_RECOUNT)]
+            alerts, incidents = recount_rows(entries, _same)
+            await conn.executemany(_FLUSH_ALERT, alerts)
+            await conn.executemany(_FLUSH_INCIDENT, incidents)
             await conn.execute(_ADVANCE)
-        return sum(int(g[2]) for g in groups)
+        return sum(int(row[0]) for row in incidents)
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
@@ -281,7 +277,7 @@ class PostgresStore:
         return page(items, limit, lambda e: str(e.id))
 
     async def count_alert_events(self) -> int:
-        return int(await self.pool.fetchval("SELECT count(*) FROM alert_events"))
+        return int(await self.pool.fetchval("SELECT coalesce(sum(alert_count), 0) FROM alert_batches"))
 
     async def create_key(self, record: ApiKeyRecord) -> None:
         await self.pool.execute(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
+
+import msgspec
 
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import WriteSet
-from llm_incident_manager.store.codec import encode_json
+from llm_incident_manager.store.codec import EPOCH, encode_json
 from llm_incident_manager.store.protocol import Page
 
-__all__ = ["CommitRows", "commit_rows", "flush_rows", "page"]
+__all__ = ["CommitRows", "commit_rows", "flush_rows", "page", "recount_rows"]
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -29,9 +31,12 @@ class CommitRows:
     alerts: list[Row] = field(default_factory=list)
     alert_status: list[Row] = field(default_factory=list)
     changes: list[Row] = field(default_factory=list)
-    events: list[Row] = field(default_factory=list)
+    batches: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
     superseded: list[Row] = field(default_factory=list)
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def _identity(value: Any) -> Any:
@@ -69,7 +74,11 @@ def commit_rows(
                  None if c.severity is None else c.severity.value, opt(c.acknowledged_at), c.acknowledged_by,
                  opt(c.resolved_at), c.resolved_by, incident_id)
             )  # fmt: skip
-        rows.events.extend((e[0], e[1], e[2], e[3], time(e[4]), time(e[5]), e[6]) for e in ws.events)
+        for entry in ws.log:
+            rows.batches.append(
+                (time(entry.received_at), len(entry.decisions), entry.deduplicated, _encode(entry.alerts),
+                 _encode(entry.decisions))
+            )  # fmt: skip
         rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
         rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
     return rows
@@ -87,6 +96,34 @@ def flush_rows(bucket: Bucket, time: Callable[[datetime], Any]) -> tuple[list[Ro
         (t.count, time(t.last_seen_at), time(t.updated_at), incident_id) for incident_id, t in bucket.incidents.items()
     ]
     return alerts, incidents
+
+
+_decisions = msgspec.json.Decoder(list[tuple[str | None, str, str, int]])
+
+
+def recount_rows(
+    entries: Sequence[tuple[bytes, datetime]], time: Callable[[datetime], Any]
+) -> tuple[list[Row], list[Row]]:
+    """The counter rows (as ``flush_rows`` makes them, text left as it is) of every ``deduplicated`` decision in
+    the given alert-log entries, each given as ``(decisions JSON, received_at)``."""
+    alerts: dict[tuple[str, str], list[Any]] = {}
+    incidents: dict[str, list[Any]] = {}
+    for blob, received_at in entries:
+        for incident_id, fp, action, event_us in _decisions.decode(blob):
+            if action != "deduplicated" or incident_id is None:
+                continue
+            seen = EPOCH + timedelta(microseconds=event_us)
+            a = alerts.setdefault((incident_id, fp), [0, seen])
+            a[0] += 1
+            a[1] = max(a[1], seen)
+            i = incidents.setdefault(incident_id, [0, seen, received_at])
+            i[0] += 1
+            i[1] = max(i[1], seen)
+            i[2] = max(i[2], received_at)
+    return (
+        [(n, time(seen), None, None, None, None, iid, fp) for (iid, fp), (n, seen) in alerts.items()],
+        [(n, time(seen), time(updated), iid) for iid, (n, seen, updated) in incidents.items()],
+    )
 
 
 def page(items: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:

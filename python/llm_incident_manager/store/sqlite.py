@@ -29,7 +29,7 @@ from llm_incident_manager.store.codec import (
 )
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, flush_rows, page
+from llm_incident_manager.store.rows import commit_rows, flush_rows, page, recount_rows
 
 __all__ = ["SQLiteStore"]
 
@@ -74,18 +74,16 @@ UPDATE incidents SET alert_count = alert_count + ?, last_seen_at = max(last_seen
 WHERE id = ?
 """
 _ADVANCE = (
-    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_events) "
+    "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_batches) "
     "RETURNING events_through"
 )
 _WATERMARK = "(SELECT events_through FROM projection_watermark)"
-_RECOUNT = """
-SELECT incident_id, fingerprint, count(*), max(event_time), max(received_at) FROM alert_events
-WHERE id > (SELECT events_through FROM projection_watermark) AND action = 'deduplicated'
-GROUP BY incident_id, fingerprint
-"""
-_INSERT_EVENT = """
-INSERT INTO alert_events (incident_id, fingerprint, action, event_action, event_time, received_at, payload)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+_RECOUNT = (
+    "SELECT decisions, received_at FROM alert_batches "
+    "WHERE id > (SELECT events_through FROM projection_watermark) AND deduplicated > 0 ORDER BY id"
+)
+_INSERT_BATCH = """
+INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decisions) VALUES (?, ?, ?, ?, ?)
 """
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)"
 
@@ -242,8 +240,8 @@ class SQLiteStore:
                     conn.executemany(_ALERT_STATUS, rows.alert_status)
                 if rows.changes:
                     conn.executemany(_UPDATE_INCIDENT, rows.changes)
-                if rows.events:
-                    conn.executemany(_INSERT_EVENT, rows.events)
+                if rows.batches:
+                    conn.executemany(_INSERT_BATCH, rows.batches)
                 if rows.timeline:
                     conn.executemany(_INSERT_TIMELINE, rows.timeline)
                 if rows.superseded:
@@ -267,22 +265,17 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                groups = conn.execute(_RECOUNT).fetchall()
-                conn.executemany(_FLUSH_ALERT, [(g[2], g[3], None, None, None, None, g[0], g[1]) for g in groups])
-                totals: dict[str, list[int]] = {}
-                for g in groups:
-                    t = totals.setdefault(g[0], [0, g[3], g[4]])
-                    t[0] += g[2]
-                    t[1] = max(t[1], g[3])
-                    t[2] = max(t[2], g[4])
-                conn.executemany(_FLUSH_INCIDENT, [(t[0], t[1], t[2], iid) for iid, t in totals.items()])
+                entries = [(blob, from_us(at)) for blob, at in conn.execute(_RECOUNT)]
+                alerts, incidents = recount_rows(entries, to_us)
+                conn.executemany(_FLUSH_ALERT, alerts)
+                conn.executemany(_FLUSH_INCIDENT, incidents)
                 conn.execute(_ADVANCE)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            return sum(g[2] for g in groups)
+            return sum(row[0] for row in incidents)
 
         return await self._write(run)
 
@@ -392,7 +385,7 @@ class SQLiteStore:
 
     async def count_alert_events(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            return int(conn.execute("SELECT count(*) FROM alert_events").fetchone()[0])
+            return int(conn.execute("SELECT coalesce(sum(alert_count), 0) FROM alert_batches").fetchone()[0])
 
         return await self._read(run)
 

@@ -46,19 +46,18 @@ CREATE TABLE incident_alerts (
     UNIQUE (incident_id, fingerprint)
 );
 
--- Every accepted alert, append-only: the durable record of what was received and what was decided.
-CREATE TABLE alert_events (
+-- The alert log: every accepted request's alerts, append-only, one row per batch (the batch travels as a batch
+-- into the store too). `alerts` is the JSON array of the normalised alerts; `decisions` the JSON array of
+-- [incident_id, fingerprint, action, event_time_us] per alert, in request order. Written in the same transaction
+-- as everything the batch changed: this row is what makes every accepted alert durable.
+CREATE TABLE alert_batches (
     id              BIGSERIAL PRIMARY KEY,
-    incident_id     TEXT,
-    fingerprint     TEXT NOT NULL,
-    action          TEXT NOT NULL,
-    event_action    TEXT NOT NULL,
-    event_time      TIMESTAMPTZ NOT NULL,
     received_at     TIMESTAMPTZ NOT NULL,
-    payload         BYTEA NOT NULL
+    alert_count     INTEGER NOT NULL,
+    deduplicated    INTEGER NOT NULL,
+    alerts          BYTEA NOT NULL,
+    decisions       BYTEA NOT NULL
 );
--- alert_events is written once per alert and read for audit and replay; it has no secondary index, so the
--- append stays one B-tree insert.
 
 -- The append-only timeline; the incident row is its projection, written in the same transaction.
 CREATE TABLE timeline (
