@@ -157,7 +157,7 @@ async def test_pagerduty_errors_keep_pagerduty_shape(api: Api, mutate: Any, stat
     assert body["status"] == "invalid event"
     assert body["message"] == "Event object is invalid"
     assert any(needle in error for error in body["errors"]), body
-    assert await api.store.count_alert_events() == 0
+    assert await api.store.count_logged_alerts() == 0
 
 
 async def test_pagerduty_key_without_ingest_role_is_forbidden(api: Api) -> None:

@@ -67,7 +67,7 @@ async def test_hundred_repeats_make_one_incident_with_count_hundred(api: Api) ->
     alerts = (await api.get(f"/api/v1/incidents/{incident['id']}/alerts")).json()["items"]
     assert len(alerts) == 1
     assert alerts[0]["count"] == 100
-    assert await api.store.count_alert_events() == 100
+    assert await api.store.count_logged_alerts() == 100
 
 
 async def test_label_fingerprint_window_uses_event_time(api: Api, t0: Any) -> None:
@@ -158,7 +158,7 @@ async def test_bad_input_is_400_naming_the_field_and_changes_nothing(api: Api, b
     assert problem["status"] == 400
     assert problem["errors"][0]["field"] == field
     assert field in problem["detail"]
-    assert await api.store.count_alert_events() == 0
+    assert await api.store.count_logged_alerts() == 0
     assert (await api.get("/api/v1/incidents")).json()["items"] == []
 
 
@@ -180,7 +180,7 @@ async def test_limits_answer_413_and_change_nothing(api: Api) -> None:
     too_big = await api.post("/api/v1/alerts", alert("x" * 5000), role="ingest")
     assert too_big.status_code == 413
     assert too_big.headers["content-type"].startswith("application/problem+json")
-    assert await api.store.count_alert_events() == 0
+    assert await api.store.count_logged_alerts() == 0
     ok = await api.post("/api/v1/alerts", [alert(str(i)) for i in range(5)], role="ingest")
     assert ok.status_code == 202
 

@@ -72,7 +72,7 @@ async def test_commit_failure_is_503_with_retry_after_and_loses_nothing_it_ackno
         assert "retry-after" in pd.headers
     await wait_ready(api)
     # nothing of the failed batch was written, and the state forgot what it had decided for it
-    assert await api.store.count_alert_events() == 1
+    assert await api.store.count_logged_alerts() == 1
     [during] = await api.alerts({"title": "during"})
     assert during["action"] == "created"
     [again] = await api.alerts({"title": "before", "dedup_key": "b"})

@@ -276,7 +276,7 @@ class PostgresStore:
         ]
         return page(items, limit, lambda e: str(e.id))
 
-    async def count_alert_events(self) -> int:
+    async def count_logged_alerts(self) -> int:
         return int(await self.pool.fetchval("SELECT coalesce(sum(alert_count), 0) FROM alert_batches"))
 
     async def create_key(self, record: ApiKeyRecord) -> None:

@@ -383,7 +383,7 @@ class SQLiteStore:
         items = await self._read(run)
         return page(items, limit, lambda e: str(e.id))
 
-    async def count_alert_events(self) -> int:
+    async def count_logged_alerts(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT coalesce(sum(alert_count), 0) FROM alert_batches").fetchone()[0])
 
