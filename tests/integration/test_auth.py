@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from llm_incident_manager.clock import SystemClock
@@ -46,6 +48,17 @@ async def test_missing_or_unknown_key_is_401(api: Api, headers: dict[str, str]) 
 async def test_x_api_key_header_works(api: Api) -> None:
     response = await api.client.get("/api/v1/incidents", headers={"X-API-Key": await api.key("viewer")})
     assert response.status_code == 200
+
+
+async def test_basic_auth_with_the_key_as_password_or_user_works(api: Api) -> None:
+    key = await api.key("viewer")
+    for credentials in (f"alertmanager:{key}", f"{key}:"):
+        token = base64.b64encode(credentials.encode()).decode()
+        response = await api.client.get("/api/v1/incidents", headers={"Authorization": f"Basic {token}"})
+        assert response.status_code == 200, credentials
+    wrong = base64.b64encode(b"alertmanager:" + b"0" * 32).decode()
+    response = await api.client.get("/api/v1/incidents", headers={"Authorization": f"Basic {wrong}"})
+    assert response.status_code == 401
 
 
 async def test_revoked_key_stops_working(database_url: str) -> None:

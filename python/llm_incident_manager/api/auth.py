@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -16,12 +18,27 @@ __all__ = ["AuthMiddleware", "Guard", "can_act", "can_ingest", "can_read", "key_
 Guard = Any
 
 
+def _basic_password(value: str) -> str | None:
+    """The key from HTTP Basic credentials: the password, or the user name when the password is empty (so
+    Alertmanager's ``basic_auth: {password: KEY}`` and ``curl -u KEY:`` both work)."""
+    try:
+        user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return password or user or None
+
+
 def key_from_headers(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The API key of a request: ``Authorization: Bearer KEY`` (or ``Token KEY``), HTTP Basic with the key as
+    password, or ``X-API-Key: KEY``."""
     header = connection.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() in ("bearer", "token") and value.strip():
+        scheme = scheme.lower()
+        if scheme in ("bearer", "token") and value.strip():
             return value.strip()
+        if scheme == "basic" and value.strip():
+            return _basic_password(value.strip())
     api_key = connection.headers.get("x-api-key")
     return api_key.strip() if api_key else None
 
