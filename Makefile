@@ -49,8 +49,20 @@ lint: build ## ruff, mypy --strict, stubtest, cargo fmt --check, cargo clippy -D
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 
+# Debian's Alertmanager (and amtool), which the end-to-end tests drive as a real peer. Installed when missing and
+# this runs as root with apt (CI and fresh machines of this kind); elsewhere those tests skip, saying why.
+.PHONY: test-peers
+test-peers: ## install Debian's prometheus-alertmanager for the end-to-end tests, when missing and possible
+	@if ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing prometheus-alertmanager (Debian) for the end-to-end tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null) \
+	      || echo "could not install prometheus-alertmanager: its end-to-end tests will skip"; \
+	  else echo "prometheus-alertmanager missing and not installable here: its end-to-end tests will skip"; fi; \
+	fi
+
 .PHONY: test
-test: build lint ## build everything, lint, cargo test and pytest on both storage backends
+test: build lint test-peers ## build everything, lint, cargo test and pytest on both storage backends
 	cargo test --quiet --lib
 	$(BIN)/pytest -q tests benchmarks
 
