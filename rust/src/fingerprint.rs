@@ -3,7 +3,8 @@
 //! * Label fingerprints are bit-for-bit those of Prometheus/Alertmanager
 //!   (`model.LabelSet.Fingerprint` in prometheus/common): FNV-1a 64 over the label names sorted
 //!   ascending, each name followed by the separator byte `0xff`, then its value followed by `0xff`.
-//!   Alertmanager prints them as 16 lower-case hex digits; so do we.
+//!   Alertmanager prints them as 16 lower-case hex digits; so do we. A label with an empty value is
+//!   no label at all in Prometheus' model (Alertmanager drops it on ingest), so it is left out here.
 //! * Explicit dedup keys (`PagerDuty` `dedup_key`, `CloudEvents` `source`+`id`, generic `dedup_key`)
 //!   are hashed with SHA-256 over `scope 0x00 key`, printed as 64 hex digits, so the same key sent
 //!   by two different sources never collides.
@@ -29,12 +30,15 @@ fn fnv_add_byte(h: u64, b: u8) -> u64 {
 }
 
 /// Alertmanager's fingerprint of a label set. `labels` may come in any order; duplicate names are
-/// the caller's concern (a label set is a map, so it has none).
+/// the caller's concern (a label set is a map, so it has none); empty values are left out.
 #[must_use]
 pub fn label_fingerprint<S: AsRef<str>>(labels: &mut [(S, S)]) -> u64 {
     labels.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
     let mut h = FNV_OFFSET64;
-    for (name, value) in labels.iter() {
+    for (name, value) in labels
+        .iter()
+        .filter(|(_, value)| !value.as_ref().is_empty())
+    {
         h = fnv_add(h, name.as_ref().as_bytes());
         h = fnv_add_byte(h, SEPARATOR);
         h = fnv_add(h, value.as_ref().as_bytes());
@@ -115,6 +119,9 @@ impl Batch {
     /// When no label set was begun.
     pub fn push_label(&mut self, name: &[u8], value: &[u8]) {
         let index = self.open.expect("push_label needs begin_labels first");
+        if value.is_empty() {
+            return;
+        }
         let pair = (self.span(name), self.span(value));
         self.pairs.push(pair);
         if let Entry::Labels { count, .. } = &mut self.entries[index] {
@@ -192,6 +199,24 @@ mod tests {
     fn prometheus_common_vector() {
         let mut labels = vec![("name", "garland, briggs"), ("fear", "love is not enough")];
         assert_eq!(label_fingerprint(&mut labels), 5_799_056_148_416_392_346);
+    }
+
+    #[test]
+    fn empty_values_are_no_labels() {
+        let mut with_empty = vec![("alertname", "x"), ("empty", "")];
+        let mut without = vec![("alertname", "x")];
+        assert_eq!(
+            label_fingerprint(&mut with_empty),
+            label_fingerprint(&mut without)
+        );
+        let mut batch = Batch::default();
+        batch.begin_labels();
+        batch.push_label(b"alertname", b"x");
+        batch.push_label(b"empty", b"");
+        assert_eq!(
+            batch.fingerprints()[0],
+            format_label_fingerprint(label_fingerprint(&mut without))
+        );
     }
 
     #[test]

@@ -29,6 +29,26 @@ def test_alertmanager_vectors(labels: dict[str, str], expected: int) -> None:
     assert reference.label_fingerprint(labels) == f"{expected:016x}"
 
 
+# Computed by Alertmanager 0.25 itself (Debian's prometheus-alertmanager): the `fingerprint` its GET /api/v2/alerts
+# returned for these label sets, posted to it on 2026-11-29. Alertmanager drops the empty-valued label of the
+# fourth set before fingerprinting, and so do we.
+ALERTMANAGER_0_25 = [
+    ({"alertname": "ModelLatencyP99High", "service": "chat-api", "model": "llama-3-70b", "env": "prod",
+      "severity": "critical"}, "a97cbc7e4046af57"),
+    ({"alertname": "GPUMemoryHigh", "node": "gpu-7"}, "a2c8538c051c5ad5"),
+    ({"alertname": "x"}, "d240efc3896bf266"),
+    ({"alertname": "Ünïcode", "summary": "日本語", "empty": ""}, "253fce4a4a82b076"),
+    ({"alertname": "quotes", "q": "a \"b\" 'c' \\ d"}, "54cd42d07a09bb44"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("labels", "expected"), ALERTMANAGER_0_25)
+def test_fingerprints_computed_by_alertmanager(labels: dict[str, str], expected: str) -> None:
+    assert _core.fingerprint_batch([labels]) == [expected]
+    assert _core.label_fingerprint(labels) == expected
+    assert reference.label_fingerprint(labels) == expected
+
+
 @given(labels_st)
 def test_label_fingerprint_matches_reference(labels: dict[str, str]) -> None:
     assert _core.label_fingerprint(labels) == reference.label_fingerprint(labels)

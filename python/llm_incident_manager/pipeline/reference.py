@@ -16,9 +16,12 @@ _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
-    """Alertmanager's label fingerprint (FNV-1a 64, sorted names, 0xff separators) as 16 hex digits."""
+    """Alertmanager's label fingerprint (FNV-1a 64, sorted names, 0xff separators) as 16 hex digits; a label
+    with an empty value is no label (Prometheus' model), so it is left out."""
     h = _OFFSET64
     for name in sorted(labels):
+        if not labels[name]:
+            continue
         for part in (name, labels[name]):
             for byte in part.encode():
                 h = ((h ^ byte) * _PRIME64) & _MASK64
