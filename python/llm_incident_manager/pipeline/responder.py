@@ -32,6 +32,7 @@ class ResponderActions:
         status = self.state.incident_status(incident_id)
         if status is None:
             await self._existing(incident_id)
+            await self.writer.ready()  # the state may have been reloaded during the read
             if self.state.incident_status(incident_id) is None:
                 raise Conflict(f"incident {incident_id} is resolved; it cannot be acknowledged")
             status = self.state.incident_status(incident_id)
@@ -63,6 +64,7 @@ class ResponderActions:
         await self.writer.ready()
         if self.state.incident_status(incident_id) is None:
             await self._existing(incident_id)
+            await self.writer.ready()
         ws = WriteSet()
         ws.change(incident_id).updated_at = now
         ws.timeline.append((incident_id, now, "note", actor, {"text": text}))
