@@ -59,7 +59,8 @@ def _allow(*roles: Role) -> Guard:
     allowed = frozenset(roles)
     names = ", ".join(sorted(r.value for r in roles))
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async on purpose: Litestar runs a sync guard in a worker thread, one thread hop per request
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Principal) or user.role not in allowed:
             role = user.role.value if isinstance(user, Principal) else "none"
