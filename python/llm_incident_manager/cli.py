@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Sequence
+
+import asyncpg
 
 from llm_incident_manager import __version__
 from llm_incident_manager.auth.keys import Role, create_key
@@ -106,9 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings)
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
-    return asyncio.run(_keys(settings, args))
+    try:
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        return asyncio.run(_keys(settings, args))
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"lim: the database at LIM_DATABASE_URL did not answer: {exc!r}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -99,3 +99,14 @@ def test_missing_field_is_named() -> None:
     with pytest.raises(msgspec.ValidationError) as info:
         msgspec.json.decode(body, type=list[Inner])
     assert field_error_from_msgspec(info.value, body).errors[0].field == "[0].title"
+
+
+def test_cli_names_an_unreachable_database(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_incident_manager.cli import main
+
+    monkeypatch.setenv("LIM_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing-listens-here")
+    assert main(["migrate"]) == 1
+    assert "did not answer" in capsys.readouterr().err
+    monkeypatch.setenv("LIM_DATABASE_URL", "mysql://x")
+    assert main(["keys", "list"]) == 2
+    assert "LIM_DATABASE_URL" in capsys.readouterr().err
