@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from loadtest.fleet import MODELS, REGIONS, SERVICES
 from pytest_benchmark.fixture import BenchmarkFixture
 
 #: The parametrize ids of our implementations; the other id of a group is the alternative it is compared with.
@@ -41,15 +42,6 @@ ALERTNAMES: dict[str, tuple[int, tuple[str, ...]]] = {
     "RateLimitExceeded": (24, ("info", "warning", "warning")),
     "QuotaExhaustionSoon": (10, ("warning", "warning", "critical")),
 }
-SERVICES = (
-    "inference-gateway", "chat-api", "completion-api", "embedding-api", "vllm-serving", "triton-serving",
-    "reranker", "rag-retriever", "moderation", "batch-inference", "tokenizer-svc", "finetune-worker",
-)  # fmt: skip
-MODELS = (
-    "llama-3.1-70b-instruct", "llama-3.1-8b-instruct", "mixtral-8x22b", "qwen2.5-72b", "mistral-large-2",
-    "gemma-2-27b", "phi-3.5-mini", "bge-large-en-v1.5", "e5-mistral-7b", "deepseek-v2.5",
-)  # fmt: skip
-REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1")
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

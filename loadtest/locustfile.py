@@ -43,6 +43,8 @@ from typing import Any
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
+from fleet import MODELS, REGIONS, SERVICES  # locust puts this folder on sys.path
+
 FORMATS: dict[str, tuple[str, str]] = {
     # format: (path, content type)
     "generic": ("/api/v1/alerts", "application/json"),
@@ -111,15 +113,6 @@ ALERTNAMES: dict[str, tuple[int, tuple[tuple[str, int], ...], str, str]] = {
 STORM_ALERTNAMES = ("HallucinationRateHigh", "ModelLatencyP99High", "GPUMemoryHigh", "OOMKilled")
 STORM_MODEL, STORM_VERSION, STORM_REGIONS = "llama-3.1-70b-instruct", "llama-3.3.0", ("us-east-1", "eu-west-1")
 
-SERVICES = (
-    "inference-gateway", "chat-api", "completion-api", "embedding-api", "vllm-serving", "triton-serving",
-    "reranker", "rag-retriever", "moderation", "batch-inference", "tokenizer-svc", "finetune-worker",
-)  # fmt: skip
-MODELS = (
-    "llama-3.1-70b-instruct", "llama-3.1-8b-instruct", "mixtral-8x22b", "qwen2.5-72b", "mistral-large-2",
-    "gemma-2-27b", "phi-3.5-mini", "bge-large-en-v1.5", "e5-mistral-7b", "deepseek-v2.5",
-)  # fmt: skip
-REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1")
 ENVS = (("prod", 8), ("staging", 2))
 PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"

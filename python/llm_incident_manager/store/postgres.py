@@ -86,6 +86,17 @@ INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decis
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5::jsonb)"
 
 
+_COMMIT_SQL = {
+    "incidents": _INSERT_INCIDENT,
+    "alerts": _INSERT_ALERT,
+    "alert_status": _ALERT_STATUS,
+    "changes": _UPDATE_INCIDENT,
+    "batches": _INSERT_BATCH,
+    "timeline": _INSERT_TIMELINE,
+    "superseded": _SUPERSEDE,
+}
+
+
 def _incident(r: asyncpg.Record) -> Incident:
     return Incident(
         id=r[0], status=IncidentStatus(r[1]), severity=Severity(r[2]), title=r[3], description=r[4], source=r[5],
@@ -164,20 +175,8 @@ class PostgresStore:
                 await conn.executemany(_FLUSH_ALERT, flush_alerts)
                 await conn.executemany(_FLUSH_INCIDENT, flush_incidents)
                 watermark = int(await conn.fetchval(_ADVANCE))
-            if rows.incidents:
-                await conn.executemany(_INSERT_INCIDENT, rows.incidents)
-            if rows.alerts:
-                await conn.executemany(_INSERT_ALERT, rows.alerts)
-            if rows.alert_status:
-                await conn.executemany(_ALERT_STATUS, rows.alert_status)
-            if rows.changes:
-                await conn.executemany(_UPDATE_INCIDENT, rows.changes)
-            if rows.batches:
-                await conn.executemany(_INSERT_BATCH, rows.batches)
-            if rows.timeline:
-                await conn.executemany(_INSERT_TIMELINE, rows.timeline)
-            if rows.superseded:
-                await conn.executemany(_SUPERSEDE, rows.superseded)
+            for name, params in rows.in_order():
+                await conn.executemany(_COMMIT_SQL[name], params)
         return watermark
 
     async def watermark(self) -> int:

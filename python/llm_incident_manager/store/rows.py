@@ -35,6 +35,12 @@ class CommitRows:
     timeline: list[Row] = field(default_factory=list)
     superseded: list[Row] = field(default_factory=list)
 
+    def in_order(self) -> list[tuple[str, list[Row]]]:
+        """The non-empty row lists by name, in the order a commit must write them (rows before what refers to
+        them); each store maps the names to its own SQL."""
+        ordered = ("incidents", "alerts", "alert_status", "changes", "batches", "timeline", "superseded")
+        return [(name, rows) for name in ordered if (rows := getattr(self, name))]
+
 
 _encode = msgspec.json.Encoder().encode
 

@@ -88,6 +88,17 @@ INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decis
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)"
 
 
+_COMMIT_SQL = {
+    "incidents": _INSERT_INCIDENT,
+    "alerts": _INSERT_ALERT,
+    "alert_status": _ALERT_STATUS,
+    "changes": _UPDATE_INCIDENT,
+    "batches": _INSERT_BATCH,
+    "timeline": _INSERT_TIMELINE,
+    "superseded": _SUPERSEDE,
+}
+
+
 def _path_of(url: str) -> str:
     path = url.removeprefix("sqlite:").removeprefix("//").removeprefix("/") if url.startswith("sqlite:") else url
     if path in (":memory:", ""):
@@ -232,20 +243,8 @@ class SQLiteStore:
                     conn.executemany(_FLUSH_ALERT, flush_alerts)
                     conn.executemany(_FLUSH_INCIDENT, flush_incidents)
                     watermark = int(conn.execute(_ADVANCE).fetchone()[0])
-                if rows.incidents:
-                    conn.executemany(_INSERT_INCIDENT, rows.incidents)
-                if rows.alerts:
-                    conn.executemany(_INSERT_ALERT, rows.alerts)
-                if rows.alert_status:
-                    conn.executemany(_ALERT_STATUS, rows.alert_status)
-                if rows.changes:
-                    conn.executemany(_UPDATE_INCIDENT, rows.changes)
-                if rows.batches:
-                    conn.executemany(_INSERT_BATCH, rows.batches)
-                if rows.timeline:
-                    conn.executemany(_INSERT_TIMELINE, rows.timeline)
-                if rows.superseded:
-                    conn.executemany(_SUPERSEDE, rows.superseded)
+                for name, params in rows.in_order():
+                    conn.executemany(_COMMIT_SQL[name], params)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
