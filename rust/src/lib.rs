@@ -4,7 +4,11 @@
 //! Python binding layer (`python`, behind the `python` feature that maturin turns on) only converts
 //! arguments, releases the GIL for the batch and converts results back.
 
+pub mod embed;
 pub mod fingerprint;
+pub mod fuzzy;
+pub mod similarity;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

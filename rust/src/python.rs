@@ -1,11 +1,12 @@
 //! The thin `PyO3` binding layer: converts Python arguments, releases the GIL for the batch work and
 //! converts results back. No algorithm lives here.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::fingerprint::{self, Batch};
+use crate::{embed, fuzzy, similarity, text};
 
 const ITEM_ERROR: &str =
     "each item must be a dict[str, str] of labels or a (scope, key) tuple of str";
@@ -65,11 +66,132 @@ fn key_fingerprint(scope: &str, key: &str) -> String {
     fingerprint::key_fingerprint(scope, key)
 }
 
+/// The items of a `list[str]`, kept alive so that their UTF-8 can be borrowed with the GIL released
+/// (`str` objects are immutable, and these references keep them from being freed).
+fn str_items<'py>(list: &Bound<'py, PyList>, what: &str) -> PyResult<Vec<Bound<'py, PyString>>> {
+    list.iter()
+        .map(|item| {
+            item.cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("{what} must be a list of str")))
+        })
+        .collect()
+}
+
+fn borrow_strs<'a>(items: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
+    items.iter().map(|item| item.to_str()).collect()
+}
+
+/// Normalises alert titles for comparison (rust/src/text.rs gives the rule), in order.
+#[pyfunction]
+fn normalize_texts(py: Python<'_>, texts: &Bound<'_, PyList>) -> PyResult<Vec<String>> {
+    let items = str_items(texts, "texts")?;
+    let texts = borrow_strs(&items)?;
+    Ok(py.detach(|| text::normalize_all(&texts)))
+}
+
+/// `rapidfuzz.fuzz.ratio(a, b) / 100`: the normalised Indel similarity, in 0.0..=1.0.
+#[pyfunction]
+fn fuzzy_ratio(a: &str, b: &str) -> f64 {
+    fuzzy::ratio(a, b)
+}
+
+/// `fuzzy_ratio(query, choice)` for each choice, in order, with the GIL released.
+#[pyfunction]
+fn fuzzy_scores(py: Python<'_>, query: &str, choices: &Bound<'_, PyList>) -> PyResult<Vec<f64>> {
+    let items = str_items(choices, "choices")?;
+    let choices = borrow_strs(&items)?;
+    Ok(py.detach(|| fuzzy::scores(query, &choices)))
+}
+
+/// `token_set_ratio(query, choice)` (rust/src/fuzzy.rs) for each choice, in order, with the GIL released.
+#[pyfunction]
+fn token_set_scores(
+    py: Python<'_>,
+    query: &str,
+    choices: &Bound<'_, PyList>,
+) -> PyResult<Vec<f64>> {
+    let items = str_items(choices, "choices")?;
+    let choices = borrow_strs(&items)?;
+    Ok(py.detach(|| fuzzy::token_set_scores(query, &choices)))
+}
+
+/// Feature-hashing embeddings (rust/src/embed.rs), `len(texts) * dim` little-endian f32, row-major. The
+/// bytes object is allocated first and filled with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (texts, dim = 256))]
+fn embed_texts<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyList>,
+    dim: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let dim = usize::try_from(dim)
+        .ok()
+        .filter(|d| (embed::MIN_DIM..=embed::MAX_DIM).contains(d))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "dim must be in {}..={}, got {dim}",
+                embed::MIN_DIM,
+                embed::MAX_DIM
+            ))
+        })?;
+    let items = str_items(texts, "texts")?;
+    let texts = borrow_strs(&items)?;
+    let len = texts.len() * dim * 4;
+    PyBytes::new_with(py, len, |buf| {
+        py.detach(|| fill_embeddings(&texts, dim, buf));
+        Ok(())
+    })
+}
+
+fn fill_embeddings(texts: &[&str], dim: usize, buf: &mut [u8]) {
+    #[cfg(target_endian = "little")]
+    if let Ok(out) = bytemuck::try_cast_slice_mut::<u8, f32>(buf) {
+        embed::embed_all_into(texts, dim, out);
+        return;
+    }
+    let values = embed::embed_all(texts, dim);
+    for (chunk, value) in buf.chunks_exact_mut(4).zip(values) {
+        chunk.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// For each query row, the top `min(k, n)` rows of `matrix` by dot product (rust/src/similarity.rs), as
+/// `(row, score)` best first, ties by lower row. The search runs with the GIL released.
+#[pyfunction]
+fn cosine_topk(
+    py: Python<'_>,
+    queries: &[u8],
+    matrix: &[u8],
+    dim: i64,
+    k: i64,
+) -> PyResult<Vec<Vec<(usize, f64)>>> {
+    // Negative values become 0, which the kernel rejects with the message for "< 1".
+    let dim = usize::try_from(dim).unwrap_or(0);
+    let k = usize::try_from(k).unwrap_or(0);
+    let hits = py
+        .detach(|| similarity::topk_bytes(queries, matrix, dim, k))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(hits
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|hit| (hit.index, f64::from(hit.score)))
+                .collect()
+        })
+        .collect())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(fingerprint_batch, m)?)?;
     m.add_function(wrap_pyfunction!(label_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(key_fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(fuzzy_ratio, m)?)?;
+    m.add_function(wrap_pyfunction!(fuzzy_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(token_set_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(embed_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(cosine_topk, m)?)?;
     Ok(())
 }
