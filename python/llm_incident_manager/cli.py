@@ -1,4 +1,4 @@
-"""The ``lim`` command line: serve, migrate, keys, version."""
+"""The ``lim`` command line: serve, migrate, keys, replay, config check, version."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import sys
 from collections.abc import Sequence
 
 import asyncpg
+import msgspec
 
 from llm_incident_manager import __version__
 from llm_incident_manager.auth.keys import Role, create_key
 from llm_incident_manager.clock import SystemClock
 from llm_incident_manager.config import Settings
+from llm_incident_manager.configfile import ConfigError, FileConfig, load_config
 from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
 
@@ -81,6 +83,21 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+async def _replay(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from llm_incident_manager.correlation.replay import ReplayError, replay_file
+
+    try:
+        report = await replay_file(args.file, config, settings, top=args.top)
+    except ReplayError as exc:
+        print(f"lim replay: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n")
+    else:
+        print(report.text())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lim", description="llm-incident-manager")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
+    replay = sub.add_parser(
+        "replay", help="run a recorded alert stream (JSON Lines) through the pipeline in memory and report the grouping"
+    )
+    replay.add_argument("file", help="JSON Lines: {format, body, received_at?, truth?} per request")
+    replay.add_argument("--config", default=None, help="configuration file (default: $LIM_CONFIG)")
+    replay.add_argument("--top", type=int, default=5, help="how many of the largest incidents to show")
+    replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    config = sub.add_parser("config", help="the configuration file").add_subparsers(
+        dest="config_command", required=True
+    )
+    check = config.add_parser("check", help="validate a configuration file (default: $LIM_CONFIG)")
+    check.add_argument("file", nargs="?", default=None)
     return parser
 
 
@@ -107,8 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"lim: {exc}", file=sys.stderr)
         return 2
+    path = (args.config if args.command == "replay" else None) or settings.config_path
+    if args.command == "config":
+        path = args.file or settings.config_path
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"lim: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        print(f"{path or '(defaults)'}: ok", file=sys.stderr)
+        return 0
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "replay":
+        return asyncio.run(_replay(settings, config, args))
     try:
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))

@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     flush_interval_seconds: float = 1.0
     flush_max: int = 2000
     log_level: str = "info"
+    #: the configuration file (YAML, a superset of alertmanager.yml); None runs on the defaults
+    config_path: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +72,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_FLUSH_INTERVAL", "flush_interval_seconds", parse_duration)
         read("LIM_FLUSH_MAX", "flush_max", int)
         read("LIM_LOG_LEVEL", "log_level", str)
+        read("LIM_CONFIG", "config_path", str)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings

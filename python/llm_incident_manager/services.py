@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from llm_incident_manager.auth.keys import KeyCache
 from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.config import Settings
+from llm_incident_manager.configfile import FileConfig, load_config
+from llm_incident_manager.correlation.state import CorrelationState
 from llm_incident_manager.pipeline.builder import IngestPipeline
 from llm_incident_manager.pipeline.dedup import DedupState
 from llm_incident_manager.pipeline.projection import ProjectionBuffer
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     settings: Settings
+    config: FileConfig
     store: Store
     clock: Clock
     state: DedupState
@@ -35,8 +38,17 @@ class Services:
     keys: KeyCache
 
     @classmethod
-    async def start(cls, settings: Settings, store: Store | None = None, clock: Clock | None = None) -> Services:
-        """Opens the store, applies migrations, rebuilds the dedup state and starts the writer."""
+    async def start(
+        cls,
+        settings: Settings,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        config: FileConfig | None = None,
+    ) -> Services:
+        """Reads the configuration file, opens the store, applies migrations, rebuilds the dedup and correlation
+        state and starts the writer."""
+        config = config if config is not None else load_config(settings.config_path)
+        correlator = CorrelationState(config.correlation)
         store = store or make_store(settings)
         await store.open()
         try:
@@ -47,14 +59,14 @@ class Services:
             if recounted:
                 log.info("recounted %d repeats logged after the last counter flush", recounted)
             buffer = ProjectionBuffer(await store.watermark())
-            state = DedupState(settings.dedup_window_seconds)
-            state.load(await store.load_open_alerts())
+            state = DedupState(settings.dedup_window_seconds, correlator)
+            state.load(await store.load_open_alerts(), await store.load_splits())
         except BaseException:
             await store.close()
             raise
 
         async def reload() -> None:
-            state.load(await store.load_open_alerts())
+            state.load(await store.load_open_alerts(), await store.load_splits())
 
         writer = GroupCommitWriter(
             store,
@@ -71,6 +83,7 @@ class Services:
         reader = IncidentReader(store, buffer)
         return cls(
             settings=settings,
+            config=config,
             store=store,
             clock=clock or SystemClock(),
             state=state,

@@ -128,7 +128,7 @@ class Ledger:
         assert len(results) == len(batch)
         with self.lock:
             for alert, result in zip(batch, results, strict=True):
-                assert result["action"] in ("created", "deduplicated"), result
+                assert result["action"] in ("created", "deduplicated", "grouped"), result
                 incident_id = result["incident_id"]
                 known = self.incident_of.setdefault(alert["title"], incident_id)
                 assert known == incident_id, f"{alert['title']!r} went to {incident_id}, before to {known}"

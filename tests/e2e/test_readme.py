@@ -34,14 +34,15 @@ def test_readme_quickstart_works(server) -> None:  # type: ignore[no-untyped-def
     assert done.returncode == 0, done.stderr + done.stdout
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     actions = [r["action"] for a in answers if "results" in a for r in a["results"]]
-    assert actions == ["created", "deduplicated", "created", "created"]
-    pd = answers[3]
+    assert actions == ["created", "deduplicated", "created", "grouped", "created"]
+    assert answers[3]["results"][0]["incident_id"] == answers[2]["results"][0]["incident_id"]
+    pd = answers[4]
     assert (pd["status"], pd["dedup_key"]) == ("success", "gpu-7-ecc")
-    listed = answers[4]["items"]
+    listed = answers[5]["items"]
     assert len(listed) == 3
-    statuses = [a.get("status") for a in answers[5:]]
+    statuses = [a.get("status") for a in answers[6:]]
     assert statuses[0] == "acknowledged"
-    assert answers[6]["text"] == "draining gpu-7"
+    assert answers[7]["text"] == "draining gpu-7"
     assert statuses[2] == "resolved"
-    kinds = [e["kind"] for e in answers[8]["items"]]
+    kinds = [e["kind"] for e in answers[9]["items"]]
     assert kinds == ["created", "acknowledged", "note", "resolved"]

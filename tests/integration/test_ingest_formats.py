@@ -61,7 +61,9 @@ async def test_alertmanager_webhook_one_incident_per_label_set_then_resolve(api:
     response = await api.post("/api/v1/integrations/alertmanager", body, role="ingest")
     assert response.status_code == 202, response.text
     results = response.json()["results"]
-    assert [r["action"] for r in results] == ["created", "created", "deduplicated"]
+    # instance b is the same symptom as instance a: it joins a's incident (correlation's label grouping)
+    assert [r["action"] for r in results] == ["created", "grouped", "deduplicated"]
+    assert results[0]["incident_id"] == results[1]["incident_id"] == results[2]["incident_id"]
     # our fingerprint is Alertmanager's own
     assert [r["fingerprint"] for r in results] == [a["fingerprint"] for a in body["alerts"]]
     incident = await api.incident(results[0]["incident_id"])
@@ -73,8 +75,12 @@ async def test_alertmanager_webhook_one_incident_per_label_set_then_resolve(api:
         "/api/v1/integrations/alertmanager", am_webhook(am_alert(status="resolved", instance="a")), role="ingest"
     )
     assert resolved.json()["results"][0]["action"] == "resolved"
+    assert (await api.incident(results[0]["incident_id"]))["status"] == "triggered"  # b still fires
+    resolved = await api.post(
+        "/api/v1/integrations/alertmanager", am_webhook(am_alert(status="resolved", instance="b")), role="ingest"
+    )
+    assert resolved.json()["results"][0]["action"] == "resolved"
     assert (await api.incident(results[0]["incident_id"]))["status"] == "resolved"
-    assert (await api.incident(results[1]["incident_id"]))["status"] == "triggered"
 
 
 async def test_alertmanager_payload_errors_name_the_field(api: Api) -> None:
@@ -134,7 +140,10 @@ async def test_pagerduty_trigger_without_dedup_key_gets_one(api: Api) -> None:
 async def test_pagerduty_dedup_key_is_scoped_to_the_routing_key(api: Api) -> None:
     first = (await api.client.post("/v2/enqueue", json=pd_event(await api.key("ingest"), dedup_key="k"))).json()
     other = (await api.client.post("/v2/enqueue", json=pd_event(await api.key("admin"), dedup_key="k"))).json()
-    assert first["results"][0]["incident_id"] != other["results"][0]["incident_id"]
+    # not the same alert: another fingerprint, not deduplicated (the same summary from the same source still
+    # groups them into one incident)
+    assert first["results"][0]["fingerprint"] != other["results"][0]["fingerprint"]
+    assert other["results"][0]["action"] == "grouped"
 
 
 @pytest.mark.parametrize(
@@ -203,7 +212,8 @@ async def test_cloudevents_structured_batch_and_binary(api: Api) -> None:
         "high",
         "Hallucination rate 7% > 5%",
     )
-    # repeated source + id is a duplicate; a new id is a new alert
+    # repeated source + id is a duplicate; a new id is a new alert, about the same problem (same source, same
+    # title): correlation groups it into the same incident
     batch = [cloud_event("e1"), cloud_event("e2")]
     response = await api.post(
         "/api/v1/integrations/cloudevents",
@@ -211,7 +221,8 @@ async def test_cloudevents_structured_batch_and_binary(api: Api) -> None:
         headers={"content-type": "application/cloudevents-batch+json"},
         role="ingest",
     )
-    assert [r["action"] for r in response.json()["results"]] == ["deduplicated", "created"]
+    assert [r["action"] for r in response.json()["results"]] == ["deduplicated", "grouped"]
+    assert {r["incident_id"] for r in response.json()["results"]} == {created["incident_id"]}
     binary = await api.post(
         "/api/v1/integrations/cloudevents",
         content=b'{"title": "Token cost up 40%", "severity": "warning"}',

@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from llm_incident_manager.api.auth import can_act, can_read
 from llm_incident_manager.api.problems import problem_specs
-from llm_incident_manager.api.schemas import NoteIn, NoteOut
+from llm_incident_manager.api.schemas import NoteIn, NoteOut, SplitOut
 from llm_incident_manager.auth.keys import Principal
 from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
@@ -141,6 +141,26 @@ class IncidentController(Controller):
         services = _services(request)
         principal: Principal = request.user
         return await services.responder.resolve(incident_id, principal.actor, services.clock.now())
+
+    @post(
+        "/{incident_id:str}/alerts/{alert_id:str}/split",
+        guards=[can_act],
+        responses=_ACT_PROBLEMS,
+        status_code=201,
+        operation_id="splitIncidentAlert",
+        summary="Move a firing alert (by fingerprint) out of the incident into a new incident; never re-merged",
+    )
+    async def split(
+        self,
+        request: AnyRequest,
+        incident_id: FromPath[str],
+        alert_id: FromPath[str],
+        data: JSONBody[dict[str, Any] | None] = None,
+    ) -> SplitOut:
+        services = _services(request)
+        principal: Principal = request.user
+        old, new = await services.responder.split(incident_id, alert_id, principal.actor, services.clock.now())
+        return SplitOut(incident=old, new_incident=new)
 
     @post(
         "/{incident_id:str}/notes",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from llm_incident_manager.domain.incidents import AlertResult
+from llm_incident_manager.domain.incidents import AlertResult, Incident
 
-__all__ = ["Health", "IngestResponse", "NoteIn", "NoteOut", "PagerDutyError", "PagerDutyResponse"]
+__all__ = ["Health", "IngestResponse", "NoteIn", "NoteOut", "PagerDutyError", "PagerDutyResponse", "SplitOut"]
 
 
 class IngestResponse(msgspec.Struct):
@@ -39,6 +39,13 @@ class NoteOut(msgspec.Struct):
     incident_id: str
     actor: str
     text: str
+
+
+class SplitOut(msgspec.Struct):
+    """The incident the alert left, and the new incident it is now the alert of."""
+
+    incident: Incident
+    new_incident: Incident
 
 
 class Health(msgspec.Struct, omit_defaults=True):

@@ -9,6 +9,9 @@ the database. Rules (docs/dedup.md):
 * a resolve resolves the alert (whatever the window) and, when it was the incident's last firing alert, the
   incident; a resolve or acknowledge that matches nothing is ``ignored``;
 * a trigger after the incident resolved opens a new incident.
+
+A trigger that matches no open alert is offered to correlation (``correlation.state``) before it opens an
+incident: when an open incident claims it, it joins that incident (``grouped``) with the evidence on the timeline.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from datetime import datetime
 
 import msgspec
 
+from llm_incident_manager.correlation.state import CorrelationState, Features, Match, MemberRow
 from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, Severity
-from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentStatus
+from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentAlert, IncidentStatus
+from llm_incident_manager.errors import Conflict
 from llm_incident_manager.ids import uuid7
+from llm_incident_manager.ingest.normalize import dimensions
 from llm_incident_manager.pipeline.writeset import AlertStatusChange, BatchLog, Counter, NewAlert, NewIncident, WriteSet
 
 __all__ = ["SEVERITY_RANK", "DedupState", "OpenAlertRow"]
@@ -34,6 +40,7 @@ SEVERITY_RANK = {
     Severity.INFO: 4,
 }
 SYSTEM_ACTOR = "system"
+_DIMS = ("service", "model", "env", "region", "node")
 
 
 class OpenAlertRow(msgspec.Struct, frozen=True):
@@ -46,6 +53,15 @@ class OpenAlertRow(msgspec.Struct, frozen=True):
     status: AlertStatus
     last_seen_at: datetime
     explicit: bool
+    title: str = ""
+    labels: dict[str, str] = {}
+    service: str | None = None
+    model: str | None = None
+    env: str | None = None
+    region: str | None = None
+    node: str | None = None
+    key_scope: str | None = None
+    source: str = ""
 
 
 @dataclass(slots=True)
@@ -68,17 +84,28 @@ class _OpenIncident:
 class DedupState:
     """Open incidents and the alert fingerprints they hold."""
 
-    def __init__(self, window_seconds: float) -> None:
+    def __init__(self, window_seconds: float, correlator: CorrelationState | None = None) -> None:
         self.window = window_seconds
+        self.correlator = correlator
         self._alerts: dict[str, _OpenAlert] = {}
         self._incidents: dict[str, _OpenIncident] = {}
 
     # -- state ---------------------------------------------------------------------------------------
-    def load(self, rows: Iterable[OpenAlertRow]) -> None:
-        """Replaces the state with the open alerts the store holds. Where two open incidents hold one
-        fingerprint (a repeat after a long silence), the one seen last owns it."""
+    def load(self, rows: Iterable[OpenAlertRow], splits: Iterable[tuple[str, str]] = ()) -> None:
+        """Replaces the state with the open alerts the store holds (oldest first) and the pairs responders split
+        apart. Where two open incidents hold one fingerprint (a repeat after a long silence), the one seen last
+        owns it."""
         self._alerts.clear()
         self._incidents.clear()
+        rows = list(rows)
+        if self.correlator is not None:
+            self.correlator.load(
+                (MemberRow(r.incident_id, r.fingerprint, r.title, r.labels,
+                           {name: value for name in _DIMS if (value := getattr(r, name))}, r.key_scope,
+                           r.last_seen_at.timestamp(), r.source)
+                 for r in rows),
+                splits,
+            )  # fmt: skip
         for row in rows:
             incident = self._incidents.get(row.incident_id)
             if incident is None:
@@ -120,11 +147,78 @@ class DedupState:
         incident = self._incidents.pop(incident_id, None)
         if incident is None:
             return False
+        if self.correlator is not None:
+            self.correlator.remove_incident(incident_id)
         for fp in incident.fingerprints:
             entry = self._alerts.get(fp)
             if entry is not None and entry.incident_id == incident_id:
                 del self._alerts[fp]
         return True
+
+    def split(self, incident_id: str, alert: IncidentAlert, actor: str, now: datetime, ws: WriteSet) -> str:
+        """Moves a firing alert out of an open incident into a new incident of its own (a responder's call that
+        correlation was wrong); the pair is remembered so correlation never merges it back. Returns the new
+        incident's id; raises Conflict when the incident is not open, the alert is not firing in it, or it is
+        the incident's only alert."""
+        fp = alert.fingerprint
+        incident = self._incidents.get(incident_id)
+        entry = self._alerts.get(fp)
+        if incident is None:
+            raise Conflict(f"incident {incident_id} is resolved; its alerts cannot be split out")
+        if fp not in incident.fingerprints or entry is None or entry.incident_id != incident_id:
+            raise Conflict(f"alert {fp} is no longer part of incident {incident_id}")
+        if fp not in incident.firing:
+            raise Conflict(f"alert {fp} is resolved; only a firing alert can be split out")
+        if len(incident.fingerprints) < 2:
+            raise Conflict(f"alert {fp} is the only alert of incident {incident_id}; there is nothing to split")
+        new_id = uuid7(int(now.timestamp() * 1000))
+        feat = None
+        if self.correlator is not None:
+            feat = self.correlator.split_out(incident_id, fp, new_id, entry.last_seen)
+        dims = feat.dims if feat is not None else dimensions(alert.labels)
+        self._incidents[new_id] = _OpenIncident(new_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
+        entry.incident_id = new_id
+        incident.fingerprints.discard(fp)
+        incident.firing.discard(fp)
+        ws.new_incidents.append(
+            NewIncident(
+                id=new_id, status=IncidentStatus.TRIGGERED, severity=alert.severity, title=alert.title,
+                description=alert.annotations.get("description"), source=alert.source, fingerprint=fp,
+                service=dims.get("service"), model=dims.get("model"), model_version=dims.get("model_version"),
+                provider=dims.get("provider"), region=dims.get("region"), env=dims.get("env"), node=dims.get("node"),
+                labels=alert.labels, created_at=now, last_seen_at=alert.last_seen_at,
+            )
+        )  # fmt: skip
+        ws.new_alerts.append(
+            NewAlert(
+                incident_id=new_id, fingerprint=fp, status=AlertStatus.FIRING, title=alert.title,
+                severity=alert.severity, source=alert.source, explicit=entry.explicit, dedup_key=alert.dedup_key,
+                labels=alert.labels, annotations=alert.annotations, first_seen_at=alert.last_seen_at,
+                service=dims.get("service"), model=dims.get("model"), env=dims.get("env"), region=dims.get("region"),
+                node=dims.get("node"), key_scope=None if feat is None else feat.key_scope,
+            )
+        )  # fmt: skip
+        ws.superseded.append((incident_id, fp, new_id, now))
+        ws.splits.append((incident_id, fp, new_id, now, actor))
+        ws.change(incident_id).updated_at = now
+        ws.timeline.append(
+            (incident_id, now, "alert_split", actor, {"fingerprint": fp, "title": alert.title, "incident_id": new_id})
+        )
+        ws.timeline.append(
+            (new_id, now, "created", actor,
+             {"fingerprint": fp, "title": alert.title, "severity": alert.severity.value, "split_from": incident_id})
+        )  # fmt: skip
+        if not incident.firing:
+            self.close(incident_id)
+            change = ws.change(incident_id)
+            change.status = IncidentStatus.RESOLVED
+            change.resolved_at = now
+            change.resolved_by = SYSTEM_ACTOR
+            ws.timeline.append(
+                (incident_id, now, "resolved", SYSTEM_ACTOR,
+                 {"reason": "its last firing alert was split out", "incident_id": new_id})
+            )  # fmt: skip
+        return new_id
 
     # -- the stage -----------------------------------------------------------------------------------
     def apply(
@@ -139,7 +233,8 @@ class DedupState:
         decide = decisions.append
         window = self.window
         deduplicated = 0
-        for alert, fp in zip(alerts, fingerprints, strict=True):
+        features = self._features(alerts, fingerprints)
+        for i, (alert, fp) in enumerate(zip(alerts, fingerprints, strict=True)):
             event_ts = alert.event_time.timestamp()
             event_us = int(event_ts * 1_000_000)
             entry = self._alerts.get(fp)
@@ -150,10 +245,35 @@ class DedupState:
                     append(AlertResult(entry.incident_id, fp, Action.DEDUPLICATED))
                     decide((entry.incident_id, fp, "deduplicated", event_us))
                     deduplicated += 1
-                else:
-                    incident_id = self._create(alert, fp, event_ts, received_at, ws)
+                    continue
+                feat = features.get(i)
+                if feat is None and self.correlator is not None:  # its open alert went away earlier in this batch
+                    feat = self.correlator.features([alert], [fp])[0]
+                match = None
+                if feat is not None and self.correlator is not None:
+                    # its own incident may claim it back only while the incident is active within the dedup
+                    # window (other alerts keep firing); else the silence makes this a new occurrence
+                    exclude = None
+                    if entry is not None:
+                        last = self.correlator.last_activity(entry.incident_id)
+                        if last is None or event_ts - last > window:
+                            exclude = entry.incident_id
+                    match = self.correlator.match(feat, event_ts, exclude)
+                if match is None:
+                    incident_id = self._create(alert, fp, event_ts, received_at, ws, feat)
                     append(AlertResult(incident_id, fp, Action.CREATED))
                     decide((incident_id, fp, "created", event_us))
+                elif entry is not None and match.incident_id == entry.incident_id:
+                    # silent longer than the dedup window, but its incident is still the one it belongs to
+                    self._repeat(alert, fp, entry, event_ts, received_at, ws)
+                    append(AlertResult(entry.incident_id, fp, Action.DEDUPLICATED))
+                    decide((entry.incident_id, fp, "deduplicated", event_us))
+                    deduplicated += 1
+                else:
+                    assert feat is not None  # noqa: S101 - a match implies features
+                    self._group(alert, fp, match, feat, event_ts, received_at, ws)
+                    append(AlertResult(match.incident_id, fp, Action.GROUPED))
+                    decide((match.incident_id, fp, "grouped", event_us))
             elif entry is None:
                 append(AlertResult(None, fp, Action.IGNORED))
                 decide((None, fp, "ignored", event_us))
@@ -177,12 +297,87 @@ class DedupState:
         ws.log.append(BatchLog(received_at, alerts, decisions, deduplicated))
         return results
 
-    def _create(self, alert: Alert, fp: str, event_ts: float, received_at: datetime, ws: WriteSet) -> str:
+    def _features(self, alerts: Sequence[Alert], fingerprints: Sequence[str]) -> dict[int, Features]:
+        """Correlation features of the triggers that may open an incident (no open alert holds them within the
+        window), computed for the batch in one go; repeats, the bulk of a storm, need none."""
+        if self.correlator is None:
+            return {}
+        get = self._alerts.get
+        window = self.window
+        wanted = []
+        for i, (alert, fp) in enumerate(zip(alerts, fingerprints, strict=True)):
+            if alert.action is EventAction.TRIGGER:
+                entry = get(fp)
+                if entry is None or (not entry.explicit and alert.event_time.timestamp() - entry.last_seen > window):
+                    wanted.append(i)
+        if not wanted:
+            return {}
+        found = self.correlator.features([alerts[i] for i in wanted], [fingerprints[i] for i in wanted])
+        return dict(zip(wanted, found, strict=True))
+
+    @staticmethod
+    def _new_alert(incident_id: str, alert: Alert, fp: str, feat: Features | None) -> NewAlert:
+        return NewAlert(
+            incident_id=incident_id,
+            fingerprint=fp,
+            status=alert.status,
+            title=alert.title,
+            severity=alert.severity,
+            source=alert.source,
+            explicit=isinstance(alert.identity, tuple),
+            dedup_key=alert.dedup_key,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            first_seen_at=alert.event_time,
+            service=alert.service,
+            model=alert.model,
+            env=alert.env,
+            region=alert.region,
+            node=alert.node,
+            key_scope=None if feat is None else feat.key_scope,
+        )
+
+    def _group(
+        self, alert: Alert, fp: str, match: Match, feat: Features, event_ts: float, received_at: datetime, ws: WriteSet
+    ) -> None:
+        """The alert joins the open incident correlation matched, with the evidence on its timeline."""
+        incident_id = match.incident_id
+        incident = self._incidents[incident_id]
+        previous = self._alerts.get(fp)
+        incident.fingerprints.add(fp)
+        incident.firing.add(fp)
+        self._alerts[fp] = _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True)
+        ws.new_alerts.append(self._new_alert(incident_id, alert, fp, feat))
+        change = ws.change(incident_id)
+        change.alerts_added += 1
+        change.last_seen_at = (
+            alert.event_time if change.last_seen_at is None else max(change.last_seen_at, alert.event_time)
+        )
+        change.updated_at = received_at
+        actor = f"{alert.integration}:{alert.source}"
+        ws.timeline.append((incident_id, received_at, "alert_grouped", actor, match.evidence(fp, alert.title)))
+        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
+            ws.timeline.append(
+                (incident_id, received_at, "severity_raised", actor,
+                 {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
+            )  # fmt: skip
+            incident.severity = alert.severity
+            change.severity = alert.severity
+        assert self.correlator is not None  # noqa: S101 - only correlation groups
+        self.correlator.add_member(incident_id, feat, event_ts)
+        if previous is not None and previous.incident_id in self._incidents:
+            self._supersede(previous.incident_id, fp, incident_id, alert, received_at, ws)
+
+    def _create(
+        self, alert: Alert, fp: str, event_ts: float, received_at: datetime, ws: WriteSet, feat: Features | None = None
+    ) -> str:
         incident_id = uuid7(int(received_at.timestamp() * 1000))
         incident = _OpenIncident(incident_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
         self._incidents[incident_id] = incident
         previous = self._alerts.get(fp)
         self._alerts[fp] = _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True)
+        if self.correlator is not None and feat is not None:
+            self.correlator.add_incident(incident_id, feat, event_ts)
         ws.new_incidents.append(
             NewIncident(
                 id=incident_id,
@@ -204,21 +399,7 @@ class DedupState:
                 last_seen_at=alert.event_time,
             )
         )
-        ws.new_alerts.append(
-            NewAlert(
-                incident_id=incident_id,
-                fingerprint=fp,
-                status=alert.status,
-                title=alert.title,
-                severity=alert.severity,
-                source=alert.source,
-                explicit=isinstance(alert.identity, tuple),
-                dedup_key=alert.dedup_key,
-                labels=alert.labels,
-                annotations=alert.annotations,
-                first_seen_at=alert.event_time,
-            )
-        )
+        ws.new_alerts.append(self._new_alert(incident_id, alert, fp, feat))
         data: dict[str, object] = {"fingerprint": fp, "title": alert.title, "severity": alert.severity.value}
         if previous is not None:
             data["previous_incident_id"] = previous.incident_id
@@ -232,6 +413,8 @@ class DedupState:
         incident lets go of it (its row is marked superseded, so a rebuild agrees), and resolves if that was its
         last firing alert."""
         old = self._incidents[old_id]
+        if self.correlator is not None:
+            self.correlator.remove_member(old_id, fp)
         old.fingerprints.discard(fp)
         was_firing = fp in old.firing
         old.firing.discard(fp)
@@ -270,6 +453,8 @@ class DedupState:
         incident_id = entry.incident_id
         entry.last_seen = max(entry.last_seen, event_ts)
         incident = self._incidents[incident_id]
+        if self.correlator is not None:
+            self.correlator.touch(incident_id, event_ts)
         if not entry.firing:
             entry.firing = True
             incident.firing.add(fp)

@@ -26,3 +26,7 @@ class IncidentReader:
     async def list_alerts(self, incident_id: str, cursor: str | None, limit: int) -> Page[IncidentAlert]:
         found, watermark = await self.store.list_incident_alerts(incident_id, cursor, limit)
         return Page([self.buffer.alert(a, watermark) for a in found.items], found.next_cursor)
+
+    async def get_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
+        found, watermark = await self.store.list_incident_alerts(incident_id, None, 1, fingerprint)
+        return self.buffer.alert(found.items[0], watermark) if found.items else None

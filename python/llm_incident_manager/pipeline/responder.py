@@ -60,6 +60,21 @@ class ResponderActions:
             await self.writer.submit(ws)
         return await self._existing(incident_id)
 
+    async def split(self, incident_id: str, fingerprint: str, actor: str, now: datetime) -> tuple[Incident, Incident]:
+        """Moves a firing alert out of the incident into a new one (docs/correlation.md); returns (the old incident,
+        the new one). 404 when either does not exist, 409 when the split is not possible."""
+        await self.writer.ready()
+        await self._existing(incident_id)
+        alert = await self.reader.get_alert(incident_id, fingerprint)
+        if alert is None:
+            raise NotFound(f"incident {incident_id} has no alert {fingerprint}")
+        await self.writer.ready()  # the state may have been reloaded during the reads
+        ws = WriteSet()
+        new_id = self.state.split(incident_id, alert, actor, now, ws)
+        await self.writer.submit(ws)
+        new = await self._existing(new_id)
+        return await self._existing(incident_id), new
+
     async def note(self, incident_id: str, actor: str, text: str, now: datetime) -> None:
         await self.writer.ready()
         if self.state.incident_status(incident_id) is None:

@@ -30,6 +30,7 @@ __all__ = [
     "IncidentChange",
     "NewAlert",
     "NewIncident",
+    "SplitRow",
     "SupersededRow",
     "TimelineRow",
     "WriteSet",
@@ -73,6 +74,13 @@ class NewAlert:
     annotations: dict[str, str]
     first_seen_at: datetime
     resolved_at: datetime | None = None
+    service: str | None = None
+    model: str | None = None
+    env: str | None = None
+    region: str | None = None
+    node: str | None = None
+    #: the scope of its explicit dedup key (``Alert.identity[0]``) when it has one
+    key_scope: str | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +94,9 @@ class IncidentChange:
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    #: alerts that joined the incident (correlation), added to ``alert_count``
+    alerts_added: int = 0
+    last_seen_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -132,6 +143,8 @@ class BatchLog:
 TimelineRow = tuple[str, datetime, str, str, dict[str, Any]]
 #: (old incident_id, fingerprint, new incident_id, resolved_at): the alert moved to a new incident
 SupersededRow = tuple[str, str, str, datetime]
+#: (incident_id, fingerprint, new incident_id, at, actor): a responder split the alert out of the incident
+SplitRow = tuple[str, str, str, datetime, str]
 
 
 @dataclass(slots=True)
@@ -143,6 +156,7 @@ class WriteSet:
     log: list[BatchLog] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
     superseded: list[SupersededRow] = field(default_factory=list)
+    splits: list[SplitRow] = field(default_factory=list)
     counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
 
     def change(self, incident_id: str) -> IncidentChange:
@@ -160,5 +174,6 @@ class WriteSet:
             or self.log
             or self.timeline
             or self.superseded
+            or self.splits
             or self.counters
         )

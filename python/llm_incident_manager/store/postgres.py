@@ -40,8 +40,9 @@ _INSERT_INCIDENT = (
 )
 _INSERT_ALERT = """
 INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14)
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at,
+                             service, model, env, region, node, key_scope)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 """
 _ALERT_STATUS = "UPDATE incident_alerts SET status = $1, resolved_at = $2 WHERE incident_id = $3 AND fingerprint = $4"
 _SUPERSEDE = """
@@ -56,8 +57,10 @@ UPDATE incidents SET
     acknowledged_at = coalesce($4, acknowledged_at),
     acknowledged_by = coalesce($5, acknowledged_by),
     resolved_at = coalesce($6, resolved_at),
-    resolved_by = coalesce($7, resolved_by)
-WHERE id = $8
+    resolved_by = coalesce($7, resolved_by),
+    alert_count = alert_count + $8,
+    last_seen_at = GREATEST(last_seen_at, coalesce($9, last_seen_at))
+WHERE id = $10
 """
 _FLUSH_ALERT = """
 UPDATE incident_alerts SET
@@ -84,6 +87,11 @@ _INSERT_BATCH = """
 INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decisions) VALUES ($1, $2, $3, $4, $5)
 """
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES ($1, $2, $3, $4, $5::jsonb)"
+_INSERT_SPLIT = (
+    "INSERT INTO correlation_splits (incident_id, fingerprint, new_incident_id, at, actor) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET new_incident_id = excluded.new_incident_id, "
+    "at = excluded.at, actor = excluded.actor"
+)
 
 
 _COMMIT_SQL = {
@@ -94,6 +102,7 @@ _COMMIT_SQL = {
     "batches": _INSERT_BATCH,
     "timeline": _INSERT_TIMELINE,
     "superseded": _SUPERSEDE,
+    "splits": _INSERT_SPLIT,
 }
 
 
@@ -194,13 +203,20 @@ class PostgresStore:
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
-            "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
+            "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit, a.title, "
+            "a.labels, a.service, a.model, a.env, a.region, a.node, a.key_scope, a.source "
             "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
-            "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL"
+            "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL ORDER BY a.seq"
         )
         return [
-            OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), r[5], r[6]) for r in rows
-        ]
+            OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), r[5], r[6], r[7],
+                         decode_json(r[8]), r[9], r[10], r[11], r[12], r[13], r[14], r[15])
+            for r in rows
+        ]  # fmt: skip
+
+    async def load_splits(self) -> list[tuple[str, str]]:
+        rows = await self.pool.fetch("SELECT incident_id, fingerprint FROM correlation_splits")
+        return [(r[0], r[1]) for r in rows]
 
     async def get_incident(self, incident_id: str) -> tuple[Incident | None, int]:
         row = await self.pool.fetchrow(
@@ -239,15 +255,16 @@ class PostgresStore:
         return page(items, query.limit, lambda i: i.id), (int(rows[0][-1]) if rows else 0)
 
     async def list_incident_alerts(
-        self, incident_id: str, cursor: str | None, limit: int
+        self, incident_id: str, cursor: str | None, limit: int, fingerprint: str | None = None
     ) -> tuple[Page[IncidentAlert], int]:
         rows = await self.pool.fetch(
             "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, annotations, "
             f"count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} FROM incident_alerts "
-            "WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "WHERE incident_id = $1 AND seq > $2 AND ($4::text IS NULL OR fingerprint = $4) ORDER BY seq LIMIT $3",
             incident_id,
             int(cursor) if cursor else 0,
             limit + 1,
+            fingerprint,
         )
         items = [
             (r[0], IncidentAlert(

@@ -81,7 +81,13 @@ class Store(Protocol):
         being flushed) and advances the watermark; returns how many repeats it recounted."""
         ...
 
-    async def load_open_alerts(self) -> list[OpenAlertRow]: ...
+    async def load_open_alerts(self) -> list[OpenAlertRow]:
+        """Every alert of every open incident (superseded ones left out), oldest first."""
+        ...
+
+    async def load_splits(self) -> list[tuple[str, str]]:
+        """The (incident_id, fingerprint) pairs responders split apart: never merged again."""
+        ...
 
     async def get_incident(self, incident_id: str) -> tuple[Incident | None, int]:
         """The incident and the watermark its row was read at."""
@@ -90,8 +96,10 @@ class Store(Protocol):
     async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]: ...
 
     async def list_incident_alerts(
-        self, incident_id: str, cursor: str | None, limit: int
-    ) -> tuple[Page[IncidentAlert], int]: ...
+        self, incident_id: str, cursor: str | None, limit: int, fingerprint: str | None = None
+    ) -> tuple[Page[IncidentAlert], int]:
+        """A page of the incident's alerts in the order they joined; with ``fingerprint``, only that alert."""
+        ...
 
     async def list_timeline(self, incident_id: str, cursor: str | None, limit: int) -> Page[TimelineEvent]: ...
 

@@ -34,11 +34,12 @@ class CommitRows:
     batches: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
     superseded: list[Row] = field(default_factory=list)
+    splits: list[Row] = field(default_factory=list)
 
     def in_order(self) -> list[tuple[str, list[Row]]]:
         """The non-empty row lists by name, in the order a commit must write them (rows before what refers to
         them); each store maps the names to its own SQL."""
-        ordered = ("incidents", "alerts", "alert_status", "changes", "batches", "timeline", "superseded")
+        ordered = ("incidents", "alerts", "alert_status", "changes", "batches", "timeline", "superseded", "splits")
         return [(name, rows) for name in ordered if (rows := getattr(self, name))]
 
 
@@ -70,7 +71,8 @@ def commit_rows(
             seen = time(a.first_seen_at)
             rows.alerts.append(
                 (a.incident_id, a.fingerprint, a.status.value, a.title, a.severity.value, a.source, flag(a.explicit),
-                 a.dedup_key, encode_json(a.labels), encode_json(a.annotations), 1, seen, seen, opt(a.resolved_at))
+                 a.dedup_key, encode_json(a.labels), encode_json(a.annotations), 1, seen, seen, opt(a.resolved_at),
+                 a.service, a.model, a.env, a.region, a.node, a.key_scope)
             )  # fmt: skip
         for (incident_id, fp), st in ws.alert_status.items():
             rows.alert_status.append((st.status.value, opt(st.resolved_at), incident_id, fp))
@@ -78,7 +80,7 @@ def commit_rows(
             rows.changes.append(
                 (opt(c.updated_at), None if c.status is None else c.status.value,
                  None if c.severity is None else c.severity.value, opt(c.acknowledged_at), c.acknowledged_by,
-                 opt(c.resolved_at), c.resolved_by, incident_id)
+                 opt(c.resolved_at), c.resolved_by, c.alerts_added, opt(c.last_seen_at), incident_id)
             )  # fmt: skip
         for entry in ws.log:
             rows.batches.append(
@@ -87,6 +89,7 @@ def commit_rows(
             )  # fmt: skip
         rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
         rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
+        rows.splits.extend((x[0], x[1], x[2], time(x[3]), x[4]) for x in ws.splits)
     return rows
 
 

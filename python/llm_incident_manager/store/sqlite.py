@@ -43,8 +43,9 @@ INCIDENT_COLUMNS = (
 _INSERT_INCIDENT = f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 _INSERT_ALERT = """
 INSERT INTO incident_alerts (incident_id, fingerprint, status, title, severity, source, explicit, dedup_key,
-                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             labels, annotations, count, first_seen_at, last_seen_at, resolved_at,
+                             service, model, env, region, node, key_scope)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _ALERT_STATUS = "UPDATE incident_alerts SET status = ?, resolved_at = ? WHERE incident_id = ? AND fingerprint = ?"
 _SUPERSEDE = """
@@ -59,7 +60,9 @@ UPDATE incidents SET
     acknowledged_at = coalesce(?, acknowledged_at),
     acknowledged_by = coalesce(?, acknowledged_by),
     resolved_at = coalesce(?, resolved_at),
-    resolved_by = coalesce(?, resolved_by)
+    resolved_by = coalesce(?, resolved_by),
+    alert_count = alert_count + ?,
+    last_seen_at = max(last_seen_at, coalesce(?, last_seen_at))
 WHERE id = ?
 """
 _FLUSH_ALERT = """
@@ -85,7 +88,16 @@ _RECOUNT = (
 _INSERT_BATCH = """
 INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decisions) VALUES (?, ?, ?, ?, ?)
 """
+_OPEN_ALERT_COLUMNS = (
+    "a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit, a.title, a.labels, "
+    "a.service, a.model, a.env, a.region, a.node, a.key_scope, a.source"
+)
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)"
+_INSERT_SPLIT = (
+    "INSERT INTO correlation_splits (incident_id, fingerprint, new_incident_id, at, actor) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET new_incident_id = excluded.new_incident_id, "
+    "at = excluded.at, actor = excluded.actor"
+)
 
 
 _COMMIT_SQL = {
@@ -96,6 +108,7 @@ _COMMIT_SQL = {
     "batches": _INSERT_BATCH,
     "timeline": _INSERT_TIMELINE,
     "superseded": _SUPERSEDE,
+    "splits": _INSERT_SPLIT,
 }
 
 
@@ -282,15 +295,20 @@ class SQLiteStore:
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         def run(conn: sqlite3.Connection) -> list[OpenAlertRow]:
             rows = conn.execute(
-                "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit "
-                "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
-                "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL"
+                f"SELECT {_OPEN_ALERT_COLUMNS} FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
+                "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL ORDER BY a.seq"
             )
             return [
                 OpenAlertRow(r[0], IncidentStatus(r[1]), Severity(r[2]), r[3], AlertStatus(r[4]), from_us(r[5]),
-                             bool(r[6]))
+                             bool(r[6]), r[7], decode_json(r[8]), r[9], r[10], r[11], r[12], r[13], r[14], r[15])
                 for r in rows
             ]  # fmt: skip
+
+        return await self._read(run)
+
+    async def load_splits(self) -> list[tuple[str, str]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            return [(r[0], r[1]) for r in conn.execute("SELECT incident_id, fingerprint FROM correlation_splits")]
 
         return await self._read(run)
 
@@ -340,7 +358,7 @@ class SQLiteStore:
         return page(items, query.limit, lambda i: i.id), watermark
 
     async def list_incident_alerts(
-        self, incident_id: str, cursor: str | None, limit: int
+        self, incident_id: str, cursor: str | None, limit: int, fingerprint: str | None = None
     ) -> tuple[Page[IncidentAlert], int]:
         after = int(cursor) if cursor else 0
 
@@ -348,8 +366,9 @@ class SQLiteStore:
             rows = conn.execute(
                 "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, "
                 f"annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} "
-                "FROM incident_alerts WHERE incident_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (incident_id, after, limit + 1),
+                "FROM incident_alerts WHERE incident_id = ?1 AND seq > ?2 AND (?4 IS NULL OR fingerprint = ?4) "
+                "ORDER BY seq LIMIT ?3",
+                (incident_id, after, limit + 1, fingerprint),
             ).fetchall()
             return [
                 (r[0], IncidentAlert(

@@ -1,0 +1,1 @@
+"""Correlation: which open incident a new alert belongs to, and why (docs/correlation.md)."""
