@@ -356,13 +356,7 @@ class DedupState:
         change.updated_at = received_at
         actor = f"{alert.integration}:{alert.source}"
         ws.timeline.append((incident_id, received_at, "alert_grouped", actor, match.evidence(fp, alert.title)))
-        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
-            ws.timeline.append(
-                (incident_id, received_at, "severity_raised", actor,
-                 {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
-            )  # fmt: skip
-            incident.severity = alert.severity
-            change.severity = alert.severity
+        self._raise_severity(incident, alert, fp, received_at, ws)
         assert self.correlator is not None  # noqa: S101 - only correlation groups
         self.correlator.add_member(incident_id, feat, event_ts)
         if previous is not None and previous.incident_id in self._incidents:
@@ -464,13 +458,18 @@ class DedupState:
                  {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
         self._count(incident_id, fp, alert, received_at, ws, 1)
+        self._raise_severity(incident, alert, fp, received_at, ws)
+
+    @staticmethod
+    def _raise_severity(incident: _OpenIncident, alert: Alert, fp: str, received_at: datetime, ws: WriteSet) -> None:
+        """An alert more severe than its incident raises the incident's severity (never lowers it)."""
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[incident.severity]:
             ws.timeline.append(
-                (incident_id, received_at, "severity_raised", f"{alert.integration}:{alert.source}",
+                (incident.id, received_at, "severity_raised", f"{alert.integration}:{alert.source}",
                  {"from": incident.severity.value, "to": alert.severity.value, "fingerprint": fp})
             )  # fmt: skip
             incident.severity = alert.severity
-            change = ws.change(incident_id)
+            change = ws.change(incident.id)
             change.severity = alert.severity
             change.updated_at = received_at
 
