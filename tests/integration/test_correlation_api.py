@@ -91,9 +91,16 @@ async def test_a_gpu_node_storm_is_one_incident_with_evidence_and_a_split_is_rem
         assert new_events[0]["data"]["split_from"] == incident_id
         old_alerts = (await api.get(f"/api/v1/incidents/{incident_id}/alerts")).json()["items"]
         assert [a["superseded_by"] for a in old_alerts if a["fingerprint"] == gateway] == [new_id]
-        # 409: only alert of its incident; 404: no such alert
-        response = await api.post(f"/api/v1/incidents/{new_id}/alerts/{gateway}/split", role="responder")
+        # 409: only alert of its incident (named here by its id, the other name the alerts list gives);
+        # 404: no such alert
+        [moved] = (await api.get(f"/api/v1/incidents/{new_id}/alerts")).json()["items"]
+        assert moved["fingerprint"] == gateway
+        assert moved["id"] > max(a["id"] for a in old_alerts)
+        response = await api.post(f"/api/v1/incidents/{new_id}/alerts/{moved['id']}/split", role="responder")
         assert response.status_code == 409, response.text
+        assert "only alert" in response.json()["detail"]
+        response = await api.post(f"/api/v1/incidents/{new_id}/alerts/{old_alerts[0]['id']}/split", role="responder")
+        assert response.status_code == 404, response.text
         response = await api.post(f"/api/v1/incidents/{incident_id}/alerts/ffff/split", role="responder")
         assert response.status_code == 404, response.text
         # a viewer may not split

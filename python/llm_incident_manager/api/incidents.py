@@ -148,7 +148,7 @@ class IncidentController(Controller):
         responses=_ACT_PROBLEMS,
         status_code=201,
         operation_id="splitIncidentAlert",
-        summary="Move a firing alert (by fingerprint) out of the incident into a new incident; never re-merged",
+        summary="Move a firing alert (by fingerprint or id) out of the incident into a new incident; never re-merged",
     )
     async def split(
         self,

@@ -79,8 +79,11 @@ class IncidentAlert(msgspec.Struct, kw_only=True):
     annotations: dict[str, str] = {}
     dedup_key: str | None = None
     resolved_at: datetime | None = None
-    #: the incident this alert moved to when it fired again after a silence longer than the dedup window
+    #: the incident this alert moved to when it fired again after a silence longer than the dedup window, or when
+    #: a responder split it out
     superseded_by: str | None = None
+    #: the alert's number, unique across incidents (``.../alerts/{id}/split`` takes it, or the fingerprint)
+    id: int = 0
 
 
 class TimelineEvent(msgspec.Struct, kw_only=True):

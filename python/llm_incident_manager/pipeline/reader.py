@@ -27,6 +27,11 @@ class IncidentReader:
         found, watermark = await self.store.list_incident_alerts(incident_id, cursor, limit)
         return Page([self.buffer.alert(a, watermark) for a in found.items], found.next_cursor)
 
-    async def get_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
-        found, watermark = await self.store.list_incident_alerts(incident_id, None, 1, fingerprint)
+    async def get_alert(self, incident_id: str, alert_id: str) -> IncidentAlert | None:
+        """The incident's alert by fingerprint, or by its ``id`` (its number)."""
+        found, watermark = await self.store.list_incident_alerts(incident_id, None, 1, alert_id)
+        if not found.items and alert_id.isdigit() and len(alert_id) <= 18:
+            found, watermark = await self.store.list_incident_alerts(incident_id, str(int(alert_id) - 1), 1)
+            if found.items and found.items[0].id != int(alert_id):
+                return None
         return self.buffer.alert(found.items[0], watermark) if found.items else None

@@ -60,14 +60,14 @@ class ResponderActions:
             await self.writer.submit(ws)
         return await self._existing(incident_id)
 
-    async def split(self, incident_id: str, fingerprint: str, actor: str, now: datetime) -> tuple[Incident, Incident]:
+    async def split(self, incident_id: str, alert_id: str, actor: str, now: datetime) -> tuple[Incident, Incident]:
         """Moves a firing alert out of the incident into a new one (docs/correlation.md); returns (the old incident,
         the new one). 404 when either does not exist, 409 when the split is not possible."""
         await self.writer.ready()
         await self._existing(incident_id)
-        alert = await self.reader.get_alert(incident_id, fingerprint)
+        alert = await self.reader.get_alert(incident_id, alert_id)
         if alert is None:
-            raise NotFound(f"incident {incident_id} has no alert {fingerprint}")
+            raise NotFound(f"incident {incident_id} has no alert {alert_id}")
         await self.writer.ready()  # the state may have been reloaded during the reads
         ws = WriteSet()
         new_id = self.state.split(incident_id, alert, actor, now, ws)

@@ -270,7 +270,8 @@ class PostgresStore:
             (r[0], IncidentAlert(
                 incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4], severity=Severity(r[5]),
                 source=r[6], dedup_key=r[7], labels=decode_json(r[8]), annotations=decode_json(r[9]),
-                count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13], superseded_by=r[14]))
+                count=r[10], first_seen_at=r[11], last_seen_at=r[12], resolved_at=r[13], superseded_by=r[14],
+                id=r[0]))
             for r in rows
         ]  # fmt: skip
         found = page(items, limit, lambda r: str(r[0]))

@@ -375,7 +375,7 @@ class SQLiteStore:
                     incident_id=r[1], fingerprint=r[2], status=AlertStatus(r[3]), title=r[4],
                     severity=Severity(r[5]), source=r[6], dedup_key=r[7], labels=decode_json(r[8]),
                     annotations=decode_json(r[9]), count=r[10], first_seen_at=from_us(r[11]),
-                    last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13]), superseded_by=r[14]))
+                    last_seen_at=from_us(r[12]), resolved_at=from_us_opt(r[13]), superseded_by=r[14], id=r[0]))
                 for r in rows
             ], (rows[0][-1] if rows else 0)  # fmt: skip
 
