@@ -124,3 +124,20 @@ def test_config_check_and_a_bad_file_stops_the_start(tmp_path: Path, server_fact
         [LIM, "config", "check", str(CONFIG)], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_replay_counts_the_grouping_decisions_against_the_truth(tmp_path: Path) -> None:
+    path = tmp_path / "two.jsonl"
+    body = [
+        {"title": "disk full", "labels": {"pod": "x"}, "timestamp": "2026-11-29T10:00:00Z"},
+        {"title": "disk full", "labels": {"pod": "y"}, "timestamp": "2026-11-29T10:00:05Z"},
+        {"title": "disk full", "labels": {"pod": "z"}, "timestamp": "2026-11-29T10:00:09Z"},
+    ]
+    path.write_text(json.dumps({"format": "generic", "body": body, "truth": ["a", "b", "a"]}) + "\n")
+    done = subprocess.run([LIM, "replay", str(path), "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["actions"] == {"created": 1, "grouped": 2}
+    assert report["rules"] == {"label_group": 2}
+    assert report["rules_against_truth"] == {"label_group": 1}
+    assert report["score"]["precision"] < 1.0

@@ -30,7 +30,7 @@ from llm_incident_manager.config import Settings
 from llm_incident_manager.configfile import FileConfig
 from llm_incident_manager.correlation.metrics import GroupingScore, score_grouping
 from llm_incident_manager.domain.alerts import Alert, EventAction
-from llm_incident_manager.domain.incidents import AlertResult
+from llm_incident_manager.domain.incidents import Action, AlertResult
 from llm_incident_manager.errors import LimError
 from llm_incident_manager.ingest import alertmanager, cloudevents, generic, pagerduty
 from llm_incident_manager.ingest.context import IngestContext
@@ -84,6 +84,9 @@ class ReplayReport(msgspec.Struct):
     seconds: float
     largest: list[IncidentSummary]
     score: GroupingScore | None = None
+    #: with ground truth: per rule, how many of its grouping decisions joined an alert to an incident opened by an
+    #: alert of another true incident (what to tune first)
+    rules_against_truth: dict[str, int] = {}
 
     def text(self) -> str:
         out = [
@@ -99,6 +102,8 @@ class ReplayReport(msgspec.Struct):
                 f"ground truth: {s.true_incidents} incidents (ceiling {s.ceiling:.1%}); B-cubed precision "
                 f"{s.precision:.4f}, recall {s.recall:.4f}, F1 {s.f1:.4f}"
             )
+            wrong = ", ".join(f"{k} {self.rules_against_truth.get(k, 0)} of {v}" for k, v in sorted(self.rules.items()))
+            out.append(f"grouping decisions against the truth: {wrong or 'none'}")
         out.append("largest incidents:")
         for n, inc in enumerate(self.largest, 1):
             rules = ", ".join(f"{k} x{v}" for k, v in sorted(inc.rules.items())) or "no grouping"
@@ -125,6 +130,9 @@ class _Tally:
     truth_of: dict[str, Counter[str]] = field(default_factory=dict)
     pairs: list[tuple[str, str]] = field(default_factory=list)
     has_truth: bool = False
+    #: the true incident of the alert that opened each incident, and of each grouped alert
+    opened_by: dict[str, str] = field(default_factory=dict)
+    grouped_truth: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _decoder(fmt: str, line: _Line, n: int) -> Callable[[bytes, IngestContext], list[Alert]]:
@@ -235,11 +243,16 @@ def _tally(tally: _Tally, alerts: list[Alert], results: list[AlertResult], truth
             tally.has_truth = True
             tally.pairs.append((result.incident_id, truth[i]))
             tally.truth_of.setdefault(result.incident_id, Counter())[truth[i]] += 1
+            if result.action is Action.CREATED:
+                tally.opened_by[result.incident_id] = truth[i]
+            elif result.action is Action.GROUPED:
+                tally.grouped_truth[(result.incident_id, result.fingerprint)] = truth[i]
 
 
 async def _report(services: Services, tally: _Tally, seconds: float, top: int) -> ReplayReport:
     store = services.store
     rules: Counter[str] = Counter()
+    against: Counter[str] = Counter()
     largest: list[IncidentSummary] = []
     biggest = {i for i, _ in tally.per_incident.most_common(top)}
     for incident_id in tally.per_incident:
@@ -252,6 +265,9 @@ async def _report(services: Services, tally: _Tally, seconds: float, top: int) -
                 if event.kind == "alert_grouped":
                     data = event.data
                     inc_rules[str(data["rule"])] += 1
+                    truth = tally.grouped_truth.get((incident_id, str(data["fingerprint"])))
+                    if truth is not None and truth != tally.opened_by.get(incident_id, truth):
+                        against[str(data["rule"])] += 1
                     if incident_id in biggest and len(evidence) < 3:
                         detail = {k: v for k, v in data.items() if k not in ("fingerprint", "title", "rule", "score",
                                                                             "matched")}  # fmt: skip
@@ -288,6 +304,7 @@ async def _report(services: Services, tally: _Tally, seconds: float, top: int) -
         seconds=seconds,
         largest=largest,
         score=score_grouping(tally.pairs) if tally.has_truth else None,
+        rules_against_truth=dict(against),
     )
 
 
