@@ -58,9 +58,9 @@ def test_replay_meets_the_targets(corpus: Path) -> None:
 
 
 def test_http_ingest_meets_the_targets_and_groups_as_replay_does(
-    corpus: Path, server_factory: Any, tmp_path: Path
+    corpus: Path, server_factory: Any, database_url: str
 ) -> None:
-    server: ServerProcess = server_factory(LIM_CONFIG=str(CONFIG))
+    server: ServerProcess = server_factory(database_url, LIM_CONFIG=str(CONFIG))
     server.start()
     key = server.key("admin")
     pairs: list[tuple[str, str]] = []
