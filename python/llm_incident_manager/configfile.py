@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from llm_incident_manager.correlation.config import CorrelationConfig
+from llm_incident_manager.errors import msgspec_field
 
 __all__ = ["ConfigError", "FileConfig", "load_config", "parse_config"]
 
@@ -35,23 +36,19 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     templates: list[Any] | None = None
 
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_POST_INIT_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
 
 
-def _error(exc: msgspec.MsgspecError, source: str) -> ConfigError:
-    """``correlation.window: '3x' is not a duration`` from msgspec's ``window: ... - at `$.correlation```."""
-    match = _AT.match(str(exc))
-    message, path = (match.group("msg"), (match.group("path") or "").lstrip(".")) if match else (str(exc), "")
-    field = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.DOTALL)
-    if field is not None:  # an error of __post_init__: the field is named at the start of the message
+def _error(exc: msgspec.ValidationError, source: str) -> ConfigError:
+    """``lim.yaml: correlation.window: '3x' is not a duration``. The path comes from msgspec as for request bodies
+    (``errors.msgspec_field``); a check in a ``__post_init__`` names its field at the start of the
+    message, and msgspec gives the path of the struct, so the two are joined."""
+    path, message = msgspec_field(str(exc))
+    field = _POST_INIT_FIELD.match(message)
+    if field is not None:
         path = f"{path}.{field.group(1)}" if path else field.group(1)
         message = field.group(2)
-    unknown = re.match(r"^Object contains unknown field `([^`]+)`$", message)
-    if unknown is not None:
-        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
-        message = "unknown key"
-    where = f"{path}: " if path else ""
-    return ConfigError(f"{source}: {where}{message}")
+    return ConfigError(f"{source}: {path}: {message}" if path else f"{source}: {message}")
 
 
 def parse_config(text: str | bytes, source: str = "<config>") -> FileConfig:

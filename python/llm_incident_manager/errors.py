@@ -17,6 +17,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unavailable",
     "field_error_from_msgspec",
+    "msgspec_field",
 ]
 
 
@@ -79,6 +80,7 @@ class Unavailable(LimError):
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[\.\.\.\]")
 _MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`$")
 
 
 def _join(path: str, name: str) -> str:
@@ -118,6 +120,13 @@ def field_error_from_msgspec(
     text = str(exc)
     if not isinstance(exc, msgspec.ValidationError):
         return InvalidInput.field("body", f"malformed JSON: {text}")
+    path, message = msgspec_field(text, body)
+    return InvalidInput.field(path, message)
+
+
+def msgspec_field(text: str, body: bytes | None = None) -> tuple[str, str]:
+    """(field path, message) of a msgspec validation message (``... - at `$.path```): a missing or unknown
+    field is named in the path itself (``alerts[0].labels``, ``correlation.foo``)."""
     message, path = text, ""
     if " - at `" in text:
         message, _, rest = text.rpartition(" - at `")
@@ -125,5 +134,8 @@ def field_error_from_msgspec(
         path = _name_the_key(path, body)
     missing = _MISSING.match(message)
     if missing is not None:
-        return InvalidInput.field(_join(path, missing.group(1)), "is required")
-    return InvalidInput.field(path, message)
+        return _join(path, missing.group(1)), "is required"
+    unknown = _UNKNOWN.match(message)
+    if unknown is not None:
+        return _join(path, unknown.group(1)), "unknown key"
+    return path, message

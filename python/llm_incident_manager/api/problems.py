@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from typing import Any
 
@@ -14,7 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from llm_incident_manager.errors import FieldError, LimError, Unavailable
+from llm_incident_manager.errors import FieldError, LimError, Unavailable, msgspec_field
 
 __all__ = [
     "DEPENDENCY_ERRORS",
@@ -78,13 +77,8 @@ def _body_field(item: dict[str, Any]) -> FieldError:
     """Litestar names a bad body ``data`` (the handler's parameter); name the field inside it instead."""
     key, message = str(item.get("key", "")), str(item.get("message", ""))
     if item.get("source") == "body" and key == "data":
-        message, _, path = message.rpartition(" - at `") if " - at `" in message else (message, "", "")
-        key = path.rstrip("`").removeprefix("$").removeprefix(".") or "body"
-        missing = re.match(r"^Object missing required field `([^`]+)`$", message)
-        unknown = re.match(r"^Object contains unknown field `([^`]+)`$", message)
-        for found in (missing, unknown):
-            if found is not None:
-                key = found.group(1) if key == "body" else f"{key}.{found.group(1)}"
+        key, message = msgspec_field(message)
+        key = key or "body"
     return FieldError(key, message)
 
 

@@ -135,7 +135,7 @@ class _Tally:
     grouped_truth: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def _decoder(fmt: str, line: _Line, n: int) -> Callable[[bytes, IngestContext], list[Alert]]:
+def _decoder(fmt: str) -> Callable[[bytes, IngestContext], list[Alert]]:
     if fmt == "alertmanager":
         return alertmanager.decode
     if fmt == "generic":
@@ -218,7 +218,7 @@ def _decode(services: Services, line: _Line, n: int) -> tuple[list[Alert], list[
         received_at=received, key_id="replay", max_batch=services.settings.max_batch, content_type=content_type
     )
     try:
-        alerts = _decoder(line.format, line, n)(body, ctx)
+        alerts = _decoder(line.format)(body, ctx)
     except LimError as exc:
         fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
         msg = f"line {n}: {exc.detail}" + (f" ({fields})" if fields else "")
