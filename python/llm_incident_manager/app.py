@@ -16,6 +16,7 @@ from llm_incident_manager.api.auth import AuthMiddleware
 from llm_incident_manager.api.health import HealthController
 from llm_incident_manager.api.incidents import IncidentController
 from llm_incident_manager.api.ingest import IngestController, PagerDutyController
+from llm_incident_manager.api.notifications import IntegrationController, MetricsController, NotificationController
 from llm_incident_manager.api.problems import exception_handlers
 from llm_incident_manager.clock import Clock
 from llm_incident_manager.config import Settings
@@ -42,7 +43,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
 
     auth = DefineMiddleware(AuthMiddleware, exclude=["^/schema", "^/health/"])
     return Litestar(
-        route_handlers=[IngestController, PagerDutyController, IncidentController, HealthController],
+        route_handlers=[
+            IngestController,
+            PagerDutyController,
+            IncidentController,
+            NotificationController,
+            IntegrationController,
+            MetricsController,
+            HealthController,
+        ],
         lifespan=[lifespan],
         middleware=[auth],
         exception_handlers=exception_handlers,

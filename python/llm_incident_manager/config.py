@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "info"
     #: the configuration file (YAML, a superset of alertmanager.yml); None runs on the defaults
     config_path: str | None = None
+    #: NATS with JetStream for the notification queue (distributed mode); None keeps it in the outbox table
+    nats_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         read("LIM_FLUSH_MAX", "flush_max", int)
         read("LIM_LOG_LEVEL", "log_level", str)
         read("LIM_CONFIG", "config_path", str)
+        read("LIM_NATS_URL", "nats_url", str)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
@@ -92,6 +95,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             ("LIM_COMMIT_MAX_ALERTS", self.commit_max_alerts >= 1, "must be at least 1"),
             ("LIM_FLUSH_INTERVAL", self.flush_interval_seconds >= 0, "must not be negative"),
             ("LIM_FLUSH_MAX", self.flush_max >= 1, "must be at least 1"),
+            ("LIM_NATS_URL", self.nats_url is None or self.nats_url.startswith(("nats://", "tls://")),
+             "use nats://HOST:PORT"),
             ("LIM_LOG_LEVEL", self.log_level.upper() in _LOG_LEVELS, f"must be one of {', '.join(_LOG_LEVELS)}"),
         ]  # fmt: skip
         for name, ok, why in problems:

@@ -16,6 +16,7 @@ import msgspec
 
 from llm_incident_manager.correlation.config import CorrelationConfig
 from llm_incident_manager.errors import msgspec_field
+from llm_incident_manager.notify.config import NotificationsConfig, ReceiverConfig, UserConfig
 
 __all__ = ["ConfigError", "FileConfig", "load_config", "parse_config"]
 
@@ -26,14 +27,70 @@ class ConfigError(ValueError):
 
 class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
-    # Alertmanager's sections, accepted so an alertmanager.yml loads unchanged (docs/correlation.md)
+    notifications: NotificationsConfig = msgspec.field(default_factory=NotificationsConfig)
+    users: list[UserConfig] = []
+    # Alertmanager's sections, accepted so an alertmanager.yml loads unchanged. ``receivers`` and the root route's
+    # ``receiver`` are read (docs/notifications.md); the rest of ``route``, ``inhibit_rules`` and the time
+    # intervals come with the routing stage.
     global_: dict[str, Any] | None = msgspec.field(default=None, name="global")
     route: dict[str, Any] | None = None
-    receivers: list[Any] | None = None
+    receivers: list[ReceiverConfig] = []
     inhibit_rules: list[Any] | None = None
     time_intervals: list[Any] | None = None
     mute_time_intervals: list[Any] | None = None
     templates: list[Any] | None = None
+
+    @property
+    def root_receiver(self) -> str | None:
+        """The root route's receiver: until the routing stage lands, every incident is sent there."""
+        receiver = (self.route or {}).get("receiver")
+        return receiver if isinstance(receiver, str) and receiver else None
+
+    def receiver(self, name: str) -> ReceiverConfig | None:
+        return next((r for r in self.receivers if r.name == name), None)
+
+    def check(self) -> None:
+        """What the types cannot say: references between sections. Raises ValueError ``path: message``."""
+        names: dict[str, int] = {}
+        for i, receiver in enumerate(self.receivers):
+            if receiver.name in names:
+                msg = f"receivers[{i}].name: {receiver.name!r} is already the name of receivers[{names[receiver.name]}]"
+                raise ValueError(msg)
+            names[receiver.name] = i
+        route = self.route or {}
+        if self.route is not None and not isinstance(route.get("receiver"), str):
+            msg = "route.receiver: is required (the receiver of every alert the routes below do not catch)"
+            raise ValueError(msg)
+        root = self.root_receiver
+        if root is not None and root not in names:
+            msg = f"route.receiver: no receiver is named {root!r}"
+            raise ValueError(msg)
+        for i, receiver in enumerate(self.receivers):
+            if receiver.fallback is None:
+                continue
+            if receiver.fallback not in names:
+                msg = f"receivers[{i}].fallback: no receiver is named {receiver.fallback!r}"
+                raise ValueError(msg)
+            seen = [receiver.name]
+            current: str | None = receiver.fallback
+            while current is not None:
+                if current in seen:
+                    msg = (
+                        f"receivers[{i}].fallback: the fallbacks go round in a circle: {' -> '.join([*seen, current])}"
+                    )
+                    raise ValueError(msg)
+                seen.append(current)
+                current = self.receivers[names[current]].fallback
+        own = self.notifications.self_monitoring_receiver
+        if own is not None and own not in names:
+            msg = f"notifications.self_monitoring_receiver: no receiver is named {own!r}"
+            raise ValueError(msg)
+        users: set[str] = set()
+        for i, user in enumerate(self.users):
+            if user.name in users:
+                msg = f"users[{i}].name: {user.name!r} is listed twice"
+                raise ValueError(msg)
+            users.add(user.name)
 
 
 _POST_INIT_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
@@ -58,12 +115,17 @@ def parse_config(text: str | bytes, source: str = "<config>") -> FileConfig:
     if not text.strip():
         return FileConfig()
     try:
-        return msgspec.yaml.decode(text, type=FileConfig)
+        config = msgspec.yaml.decode(text, type=FileConfig)
     except msgspec.ValidationError as exc:
         raise _error(exc, source) from None
     except msgspec.DecodeError as exc:
         msg = f"{source}: not valid YAML: {exc}"
         raise ConfigError(msg) from None
+    try:
+        config.check()
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
 
 
 def load_config(path: str | Path | None) -> FileConfig:

@@ -10,6 +10,7 @@ from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.config import Settings
 from llm_incident_manager.configfile import FileConfig, load_config
 from llm_incident_manager.correlation.state import CorrelationState
+from llm_incident_manager.notify.runtime import NotificationRuntime
 from llm_incident_manager.pipeline.builder import IngestPipeline
 from llm_incident_manager.pipeline.dedup import DedupState
 from llm_incident_manager.pipeline.projection import ProjectionBuffer
@@ -36,6 +37,7 @@ class Services:
     reader: IncidentReader
     responder: ResponderActions
     keys: KeyCache
+    notifications: NotificationRuntime | None = None
 
     @classmethod
     async def start(
@@ -65,8 +67,13 @@ class Services:
             await store.close()
             raise
 
+        notifications: NotificationRuntime | None = None
+
         async def reload() -> None:
-            state.load(await store.load_open_alerts(), await store.load_splits())
+            rows = await store.load_open_alerts()
+            state.load(rows, await store.load_splits())
+            if notifications is not None:
+                notifications.reload(rows)
 
         writer = GroupCommitWriter(
             store,
@@ -81,6 +88,19 @@ class Services:
             "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
         )
         reader = IncidentReader(store, buffer)
+        pipeline = IngestPipeline(store, state, writer)
+        try:
+            notifications = NotificationRuntime.build(
+                config, store, reader.get_incident, pipeline.ingest, settings.nats_url
+            )
+            if notifications is not None:
+                writer.plan = notifications.plan
+                writer.after_commit = notifications.committed
+                await notifications.start(store, await store.load_open_alerts())
+        except BaseException:
+            await writer.stop()
+            await store.close()
+            raise
         return cls(
             settings=settings,
             config=config,
@@ -88,12 +108,15 @@ class Services:
             clock=clock or SystemClock(),
             state=state,
             writer=writer,
-            pipeline=IngestPipeline(store, state, writer),
+            pipeline=pipeline,
             reader=reader,
             responder=ResponderActions(reader, state, writer),
             keys=KeyCache(store, settings.key_cache_seconds),
+            notifications=notifications,
         )
 
     async def stop(self) -> None:
+        if self.notifications is not None:
+            await self.notifications.stop()
         await self.writer.stop()
         await self.store.close()

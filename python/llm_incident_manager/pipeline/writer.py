@@ -61,6 +61,10 @@ class GroupCommitWriter:
         self._healthy.set()
         self.commits = 0
         self.batches = 0
+        #: adds to each submitted batch what follows from it in the same transaction (the notification outbox)
+        self.plan: Callable[[WriteSet], None] | None = None
+        #: told of every committed group (wakes the notification worker)
+        self.after_commit: Callable[[Sequence[WriteSet]], None] | None = None
 
     def start(self) -> None:
         self._next_flush = asyncio.get_running_loop().time() + self._flush_interval
@@ -89,6 +93,13 @@ class GroupCommitWriter:
         if self._closing:
             future.set_exception(Unavailable("the service is shutting down", retry_after=1))
             return future
+        if self.plan is not None:
+            try:
+                self.plan(ws)
+            except Exception as exc:  # nothing of the batch is written: the caller answers 503
+                log.exception("planning the notifications of a batch failed")
+                future.set_exception(Unavailable(f"planning notifications failed: {exc!r}", retry_after=1))
+                return future
         self._pending.append((ws, future))
         self._wakeup.set()
         return future
@@ -152,6 +163,8 @@ class GroupCommitWriter:
         for ws in batches:
             if ws.counters:
                 self.buffer.add(ws.counters)
+        if self.after_commit is not None:
+            self.after_commit(batches)
 
     async def _run(self) -> None:
         while True:

@@ -30,6 +30,7 @@ __all__ = [
     "IncidentChange",
     "NewAlert",
     "NewIncident",
+    "NewPage",
     "SplitRow",
     "SupersededRow",
     "TimelineRow",
@@ -125,6 +126,27 @@ class Counter:
         self.labels, self.annotations = later.labels, later.annotations
 
 
+@dataclass(slots=True)
+class NewPage:
+    """A page for the notification outbox (``notify.planner``), written in the same transaction as the change
+    that causes it."""
+
+    id: str
+    idempotency_key: str
+    incident_id: str
+    event: str
+    receiver: str
+    target: str
+    channel: str
+    recipient: str
+    severity: str
+    data: dict[str, Any]
+    next_at: datetime
+    digest: bool
+    created_at: datetime
+    fallback_of: str | None = None
+
+
 #: per alert of a batch, in request order: (incident_id or None, fingerprint, action, event time in µs)
 Decision = tuple[str | None, str, str, int]
 
@@ -158,6 +180,7 @@ class WriteSet:
     superseded: list[SupersededRow] = field(default_factory=list)
     splits: list[SplitRow] = field(default_factory=list)
     counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
+    pages: list[NewPage] = field(default_factory=list)
 
     def change(self, incident_id: str) -> IncidentChange:
         found = self.changes.get(incident_id)
@@ -176,4 +199,5 @@ class WriteSet:
             or self.superseded
             or self.splits
             or self.counters
+            or self.pages
         )

@@ -15,13 +15,14 @@ import asyncpg
 
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
-from llm_incident_manager.pipeline.writeset import WriteSet
-from llm_incident_manager.store.codec import decode_json
+from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
+from llm_incident_manager.store.codec import decode_json, encode_json
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, flush_rows, page, recount_rows
+from llm_incident_manager.store.rows import PAGE_COLUMNS, commit_rows, flush_rows, page, page_row, recount_rows
 
 __all__ = ["PostgresStore"]
 
@@ -93,6 +94,42 @@ _INSERT_SPLIT = (
     "at = excluded.at, actor = excluded.actor"
 )
 
+_INSERT_PAGE = (
+    f"INSERT INTO notifications ({PAGE_COLUMNS}) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+_PAGE_SELECT = (
+    "id, idempotency_key, incident_id, event, receiver, target, channel, recipient, severity, state, attempts, "
+    "next_at, created_at, updated_at, digest, data, done_at, last_error, last_status, provider_ref, fallback_of, "
+    "coalesced_into, claimed_by, lease_until, published_at"
+)
+_DUE = "((state = 'pending' AND next_at <= $1) OR (state = 'sending' AND lease_until < $1))"
+_FINISH_PAGE = """
+UPDATE notifications SET state = $1, attempts = $2, next_at = $3, done_at = $4, last_error = $5, last_status = $6,
+    provider_ref = coalesce($7, provider_ref), coalesced_into = $8, claimed_by = NULL, lease_until = NULL,
+    published_at = NULL, updated_at = $9
+WHERE id = $10 AND state NOT IN ('done', 'coalesced')
+"""
+_UPSERT_THREAD = (
+    "INSERT INTO notification_threads (incident_id, receiver, target, ref) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (incident_id, receiver, target) DO UPDATE SET ref = excluded.ref"
+)
+_INSERT_DISABLED = (
+    "INSERT INTO notification_disabled (receiver, target, endpoint, at, reason) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (receiver, target, endpoint) DO NOTHING"
+)
+
+
+def _page(r: asyncpg.Record) -> PageRecord:
+    return PageRecord(
+        id=r[0], idempotency_key=r[1], incident_id=r[2], event=r[3], receiver=r[4], target=r[5], channel=r[6],
+        recipient=r[7], severity=r[8], state=PageState(r[9]), attempts=r[10], next_at=r[11], created_at=r[12],
+        updated_at=r[13], digest=bool(r[14]), data=decode_json(r[15], str_dict=False), done_at=r[16],
+        last_error=r[17], last_status=r[18], provider_ref=r[19], fallback_of=r[20], coalesced_into=r[21],
+        claimed_by=r[22], lease_until=r[23], published_at=r[24],
+    )  # fmt: skip
+
 
 _COMMIT_SQL = {
     "incidents": _INSERT_INCIDENT,
@@ -103,6 +140,7 @@ _COMMIT_SQL = {
     "timeline": _INSERT_TIMELINE,
     "superseded": _SUPERSEDE,
     "splits": _INSERT_SPLIT,
+    "pages": _INSERT_PAGE,
 }
 
 
@@ -295,6 +333,102 @@ class PostgresStore:
 
     async def count_logged_alerts(self) -> int:
         return int(await self.pool.fetchval("SELECT coalesce(sum(alert_count), 0) FROM alert_batches"))
+
+    # -- the notification outbox ---------------------------------------------------------------------
+    async def claim_pages(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int, ids: Sequence[str] | None = None
+    ) -> list[PageRecord]:
+        if ids is not None and not ids:
+            return []
+        only = " AND id = ANY($5::text[])" if ids is not None else ""
+        sql = (
+            f"WITH due AS (SELECT id FROM notifications WHERE {_DUE}{only} ORDER BY next_at LIMIT $4 "
+            "FOR UPDATE SKIP LOCKED) "
+            "UPDATE notifications n SET state = 'sending', attempts = n.attempts + 1, claimed_by = $2, "
+            "lease_until = $3, updated_at = $1 "
+            f"FROM due WHERE n.id = due.id RETURNING {', '.join('n.' + c.strip() for c in _PAGE_SELECT.split(','))}"
+        )
+        args: list[Any] = [now, worker, lease_until, limit]
+        if ids is not None:
+            args.append(list(ids))
+        rows = await self.pool.fetch(sql, *args)
+        return sorted((_page(r) for r in rows), key=lambda p: (p.next_at, p.id))
+
+    async def finish_pages(
+        self,
+        outcomes: Sequence[PageOutcome],
+        now: datetime,
+        *,
+        timeline: Sequence[TimelineRow] = (),
+        pages: Sequence[NewPage] = (),
+        threads: Sequence[tuple[str, str, str, str]] = (),
+        disabled: Sequence[tuple[str, str, str, datetime, str]] = (),
+    ) -> None:
+        finish = [
+            (o.state.value, o.attempts, o.next_at, o.done_at, o.last_error, o.last_status, o.provider_ref,
+             o.coalesced_into, now, o.id)
+            for o in outcomes
+        ]  # fmt: skip
+        events = [(t[0], t[1], t[2], t[3], encode_json(t[4])) for t in timeline]
+        new = [page_row(p, _same) for p in pages]
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql, rows in (
+                (_FINISH_PAGE, finish), (_INSERT_TIMELINE, events), (_INSERT_PAGE, new),
+                (_UPSERT_THREAD, list(threads)), (_INSERT_DISABLED, list(disabled)),
+            ):  # fmt: skip
+                if rows:
+                    await conn.executemany(sql, rows)
+
+    async def publishable_pages(self, now: datetime, redrive_before: datetime, limit: int) -> list[PageRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_PAGE_SELECT} FROM notifications WHERE {_DUE} "
+            "AND (published_at IS NULL OR published_at < $2) ORDER BY next_at LIMIT $3",
+            now,
+            redrive_before,
+            limit,
+        )
+        return [_page(r) for r in rows]
+
+    async def mark_published(self, ids: Sequence[str], at: datetime) -> None:
+        await self.pool.execute("UPDATE notifications SET published_at = $1 WHERE id = ANY($2::text[])", at, list(ids))
+
+    async def list_pages(
+        self, state: PageState | None, incident_id: str | None, cursor: str | None, limit: int
+    ) -> Page[PageRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_PAGE_SELECT} FROM notifications WHERE ($1::text IS NULL OR state = $1) "
+            "AND ($2::text IS NULL OR incident_id = $2) AND ($3::text IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+            None if state is None else state.value,
+            incident_id,
+            cursor,
+            limit + 1,
+        )
+        return page([_page(r) for r in rows], limit, lambda p: p.id)
+
+    async def get_page(self, page_id: str) -> PageRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {_PAGE_SELECT} FROM notifications WHERE id = $1", page_id)
+        return None if row is None else _page(row)
+
+    async def thread_refs(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        if not keys:
+            return {}
+        rows = await self.pool.fetch(
+            "SELECT t.incident_id, t.receiver, t.target, t.ref FROM notification_threads t "
+            "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(i, r, g) "
+            "ON t.incident_id = k.i AND t.receiver = k.r AND t.target = k.g",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+    async def load_disabled(self) -> list[tuple[str, str, str]]:
+        rows = await self.pool.fetch("SELECT receiver, target, endpoint FROM notification_disabled")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def page_counts(self) -> dict[str, int]:
+        rows = await self.pool.fetch("SELECT state, count(*) FROM notifications GROUP BY state")
+        return {r[0]: int(r[1]) for r in rows}
 
     async def create_key(self, record: ApiKeyRecord) -> None:
         await self.pool.execute(

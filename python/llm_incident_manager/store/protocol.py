@@ -10,9 +10,10 @@ import msgspec
 
 from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
-from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
 
 __all__ = ["MAX_PAGE", "ApiKeyRecord", "IncidentQuery", "Page", "Store"]
 
@@ -105,6 +106,57 @@ class Store(Protocol):
 
     async def count_logged_alerts(self) -> int:
         """How many alerts the alert log holds (every accepted alert, ignored ones included)."""
+        ...
+
+    # -- the notification outbox (docs/notifications.md) ------------------------------------------------
+    async def claim_pages(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int, ids: Sequence[str] | None = None
+    ) -> list[PageRecord]:
+        """Claims up to ``limit`` due pages (pending and due, or claimed by a worker whose lease ran out) for
+        ``worker`` until ``lease_until``, earliest first; with ``ids``, only those. PostgreSQL claims with
+        ``FOR UPDATE SKIP LOCKED``, so instances never claim the same page. A claim counts an attempt
+        (``attempts`` + 1): a worker that dies mid-send leaves it counted, so the next claim knows it is a retry."""
+        ...
+
+    async def finish_pages(
+        self,
+        outcomes: Sequence[PageOutcome],
+        now: datetime,
+        *,
+        timeline: Sequence[TimelineRow] = (),
+        pages: Sequence[NewPage] = (),
+        threads: Sequence[tuple[str, str, str, str]] = (),
+        disabled: Sequence[tuple[str, str, str, datetime, str]] = (),
+    ) -> None:
+        """In one transaction: the claimed pages' outcomes (a done page is never changed again), their timeline
+        events, new pages (fallbacks; a known idempotency key is skipped), thread refs (incident, receiver,
+        target, ref) and endpoints to disable (receiver, target, endpoint, at, reason)."""
+        ...
+
+    async def publishable_pages(self, now: datetime, redrive_before: datetime, limit: int) -> list[PageRecord]:
+        """Due pages not published to the queue since ``redrive_before`` (distributed mode's relay)."""
+        ...
+
+    async def mark_published(self, ids: Sequence[str], at: datetime) -> None: ...
+
+    async def list_pages(
+        self, state: PageState | None, incident_id: str | None, cursor: str | None, limit: int
+    ) -> Page[PageRecord]:
+        """Pages, newest first."""
+        ...
+
+    async def get_page(self, page_id: str) -> PageRecord | None: ...
+
+    async def thread_refs(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        """The refs (Slack ts) kept for (incident, receiver, target) keys."""
+        ...
+
+    async def load_disabled(self) -> list[tuple[str, str, str]]:
+        """(receiver, target, endpoint) of every endpoint disabled by a 410."""
+        ...
+
+    async def page_counts(self) -> dict[str, int]:
+        """How many pages are in each state."""
         ...
 
     async def create_key(self, record: ApiKeyRecord) -> None: ...

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import msgspec
 
 from llm_incident_manager.pipeline.projection import Bucket
-from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.pipeline.writeset import NewPage, WriteSet
 from llm_incident_manager.store.codec import EPOCH, encode_json
 from llm_incident_manager.store.protocol import Page
 
-__all__ = ["CommitRows", "commit_rows", "flush_rows", "page", "recount_rows"]
+__all__ = ["PAGE_COLUMNS", "CommitRows", "commit_rows", "flush_rows", "page", "page_row", "recount_rows"]
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -35,11 +35,22 @@ class CommitRows:
     timeline: list[Row] = field(default_factory=list)
     superseded: list[Row] = field(default_factory=list)
     splits: list[Row] = field(default_factory=list)
+    pages: list[Row] = field(default_factory=list)
 
     def in_order(self) -> list[tuple[str, list[Row]]]:
         """The non-empty row lists by name, in the order a commit must write them (rows before what refers to
         them); each store maps the names to its own SQL."""
-        ordered = ("incidents", "alerts", "alert_status", "changes", "batches", "timeline", "superseded", "splits")
+        ordered = (
+            "incidents",
+            "alerts",
+            "alert_status",
+            "changes",
+            "batches",
+            "timeline",
+            "superseded",
+            "splits",
+            "pages",
+        )
         return [(name, rows) for name in ordered if (rows := getattr(self, name))]
 
 
@@ -90,7 +101,23 @@ def commit_rows(
         rows.timeline.extend((t[0], time(t[1]), t[2], t[3], encode_json(t[4])) for t in ws.timeline)
         rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
         rows.splits.extend((x[0], x[1], x[2], time(x[3]), x[4]) for x in ws.splits)
+        rows.pages.extend(page_row(p, time, flag) for p in ws.pages)
     return rows
+
+
+def page_row(p: NewPage, time: Callable[[datetime], Any], flag: Callable[[bool], Any] = _identity) -> Row:
+    """The insert row of a new page (``PAGE_COLUMNS`` order)."""
+    created = time(p.created_at)
+    return (p.id, p.idempotency_key, p.incident_id, p.event, p.receiver, p.target, p.channel, p.recipient,
+            p.severity, encode_json(p.data), "pending", 0, time(p.next_at), flag(p.digest), created, created,
+            p.fallback_of)  # fmt: skip
+
+
+#: the columns ``page_row`` fills, in order
+PAGE_COLUMNS = (
+    "id, idempotency_key, incident_id, event, receiver, target, channel, recipient, severity, data, state, "
+    "attempts, next_at, digest, created_at, updated_at, fallback_of"
+)
 
 
 def flush_rows(bucket: Bucket, time: Callable[[datetime], Any]) -> tuple[list[Row], list[Row]]:

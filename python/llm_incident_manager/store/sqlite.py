@@ -18,18 +18,21 @@ from typing import Any, TypeVar
 
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
+from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
-from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
 from llm_incident_manager.store.codec import (
     decode_json,
+    encode_json,
     from_us,
     from_us_opt,
     to_us,
+    to_us_opt,
 )
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import commit_rows, flush_rows, page, recount_rows
+from llm_incident_manager.store.rows import PAGE_COLUMNS, commit_rows, flush_rows, page, page_row, recount_rows
 
 __all__ = ["SQLiteStore"]
 
@@ -99,6 +102,42 @@ _INSERT_SPLIT = (
     "at = excluded.at, actor = excluded.actor"
 )
 
+_INSERT_PAGE = (
+    f"INSERT INTO notifications ({PAGE_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+_PAGE_SELECT = (
+    "id, idempotency_key, incident_id, event, receiver, target, channel, recipient, severity, state, attempts, "
+    "next_at, created_at, updated_at, digest, data, done_at, last_error, last_status, provider_ref, fallback_of, "
+    "coalesced_into, claimed_by, lease_until, published_at"
+)
+_DUE = "((state = 'pending' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))"
+_FINISH_PAGE = """
+UPDATE notifications SET state = ?, attempts = ?, next_at = ?, done_at = ?, last_error = ?, last_status = ?,
+    provider_ref = coalesce(?, provider_ref), coalesced_into = ?, claimed_by = NULL, lease_until = NULL,
+    published_at = NULL, updated_at = ?
+WHERE id = ? AND state NOT IN ('done', 'coalesced')
+"""
+_UPSERT_THREAD = (
+    "INSERT INTO notification_threads (incident_id, receiver, target, ref) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (incident_id, receiver, target) DO UPDATE SET ref = excluded.ref"
+)
+_INSERT_DISABLED = (
+    "INSERT INTO notification_disabled (receiver, target, endpoint, at, reason) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (receiver, target, endpoint) DO NOTHING"
+)
+
+
+def _page(r: sqlite3.Row) -> PageRecord:
+    return PageRecord(
+        id=r[0], idempotency_key=r[1], incident_id=r[2], event=r[3], receiver=r[4], target=r[5], channel=r[6],
+        recipient=r[7], severity=r[8], state=PageState(r[9]), attempts=r[10], next_at=from_us(r[11]),
+        created_at=from_us(r[12]), updated_at=from_us(r[13]), digest=bool(r[14]),
+        data=decode_json(r[15], str_dict=False), done_at=from_us_opt(r[16]), last_error=r[17], last_status=r[18],
+        provider_ref=r[19], fallback_of=r[20], coalesced_into=r[21], claimed_by=r[22],
+        lease_until=from_us_opt(r[23]), published_at=from_us_opt(r[24]),
+    )  # fmt: skip
+
 
 _COMMIT_SQL = {
     "incidents": _INSERT_INCIDENT,
@@ -109,6 +148,7 @@ _COMMIT_SQL = {
     "timeline": _INSERT_TIMELINE,
     "superseded": _SUPERSEDE,
     "splits": _INSERT_SPLIT,
+    "pages": _INSERT_PAGE,
 }
 
 
@@ -404,6 +444,146 @@ class SQLiteStore:
     async def count_logged_alerts(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
             return int(conn.execute("SELECT coalesce(sum(alert_count), 0) FROM alert_batches").fetchone()[0])
+
+        return await self._read(run)
+
+    # -- the notification outbox ---------------------------------------------------------------------
+    async def claim_pages(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int, ids: Sequence[str] | None = None
+    ) -> list[PageRecord]:
+        now_us, lease_us = to_us(now), to_us(lease_until)
+        only = f" AND id IN ({', '.join('?' * len(ids))})" if ids is not None else ""
+        sql = (
+            "UPDATE notifications SET state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ?, "
+            "updated_at = ? "
+            f"WHERE id IN (SELECT id FROM notifications WHERE {_DUE}{only} ORDER BY next_at LIMIT ?) "
+            f"RETURNING {_PAGE_SELECT}"
+        )
+        params: list[Any] = [worker, lease_us, now_us, now_us, now_us, *(ids or ()), limit]
+        if ids is not None and not ids:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[PageRecord]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(sql, params).fetchall()
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return sorted((_page(r) for r in rows), key=lambda p: (p.next_at, p.id))
+
+        return await self._write(run)
+
+    async def finish_pages(
+        self,
+        outcomes: Sequence[PageOutcome],
+        now: datetime,
+        *,
+        timeline: Sequence[TimelineRow] = (),
+        pages: Sequence[NewPage] = (),
+        threads: Sequence[tuple[str, str, str, str]] = (),
+        disabled: Sequence[tuple[str, str, str, datetime, str]] = (),
+    ) -> None:
+        now_us = to_us(now)
+        finish = [
+            (o.state.value, o.attempts, to_us(o.next_at), to_us_opt(o.done_at), o.last_error, o.last_status,
+             o.provider_ref, o.coalesced_into, now_us, o.id)
+            for o in outcomes
+        ]  # fmt: skip
+        events = [(t[0], to_us(t[1]), t[2], t[3], encode_json(t[4])) for t in timeline]
+        new = [page_row(p, to_us, int) for p in pages]
+        off = [(r, t, e, to_us(at), why) for r, t, e, at, why in disabled]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_FINISH_PAGE, finish)
+                conn.executemany(_INSERT_TIMELINE, events)
+                conn.executemany(_INSERT_PAGE, new)
+                conn.executemany(_UPSERT_THREAD, threads)
+                conn.executemany(_INSERT_DISABLED, off)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        await self._write(run)
+
+    async def publishable_pages(self, now: datetime, redrive_before: datetime, limit: int) -> list[PageRecord]:
+        now_us = to_us(now)
+
+        def run(conn: sqlite3.Connection) -> list[PageRecord]:
+            rows = conn.execute(
+                f"SELECT {_PAGE_SELECT} FROM notifications WHERE {_DUE} "
+                "AND (published_at IS NULL OR published_at < ?) ORDER BY next_at LIMIT ?",
+                (now_us, now_us, to_us(redrive_before), limit),
+            ).fetchall()
+            return [_page(r) for r in rows]
+
+        return await self._read(run)
+
+    async def mark_published(self, ids: Sequence[str], at: datetime) -> None:
+        rows = [(to_us(at), i) for i in ids]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("UPDATE notifications SET published_at = ? WHERE id = ?", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        await self._write(run)
+
+    async def list_pages(
+        self, state: PageState | None, incident_id: str | None, cursor: str | None, limit: int
+    ) -> Page[PageRecord]:
+        def run(conn: sqlite3.Connection) -> list[PageRecord]:
+            rows = conn.execute(
+                f"SELECT {_PAGE_SELECT} FROM notifications WHERE (?1 IS NULL OR state = ?1) "
+                "AND (?2 IS NULL OR incident_id = ?2) AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+                (None if state is None else state.value, incident_id, cursor, limit + 1),
+            ).fetchall()
+            return [_page(r) for r in rows]
+
+        return page(await self._read(run), limit, lambda p: p.id)
+
+    async def get_page(self, page_id: str) -> PageRecord | None:
+        def run(conn: sqlite3.Connection) -> PageRecord | None:
+            row = conn.execute(f"SELECT {_PAGE_SELECT} FROM notifications WHERE id = ?", (page_id,)).fetchone()
+            return None if row is None else _page(row)
+
+        return await self._read(run)
+
+    async def thread_refs(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        def run(conn: sqlite3.Connection) -> dict[tuple[str, str, str], str]:
+            found = {}
+            for key in keys:
+                row = conn.execute(
+                    "SELECT ref FROM notification_threads WHERE incident_id = ? AND receiver = ? AND target = ?", key
+                ).fetchone()
+                if row is not None:
+                    found[key] = row[0]
+            return found
+
+        return await self._read(run)
+
+    async def load_disabled(self) -> list[tuple[str, str, str]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            return [
+                (r[0], r[1], r[2]) for r in conn.execute("SELECT receiver, target, endpoint FROM notification_disabled")
+            ]
+
+        return await self._read(run)
+
+    async def page_counts(self) -> dict[str, int]:
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            return {r[0]: r[1] for r in conn.execute("SELECT state, count(*) FROM notifications GROUP BY state")}
 
         return await self._read(run)
 

@@ -1,0 +1,186 @@
+"""Turns what a batch changed into pages, in the batch's own transaction (the outbox).
+
+Every change worth telling someone is already a timeline event of the WriteSet: ``created``, ``alert_grouped``,
+``severity_raised``, ``alert_refired``, ``acknowledged``, ``resolved``. For each one the planner adds a page
+for every target of the incident's receiver that takes that kind of event. Until the routing issue lands, the
+receiver is the root route's (``route.receiver``), or ``notifications.self_monitoring_receiver`` for the service's
+own incidents (dead letters).
+
+The page's idempotency key is ``{incident}/{step}/{receiver}/{target}``: one logical page per (incident, step,
+recipient, channel). The store drops a second page with a key it holds, so a step planned twice pages once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from llm_incident_manager.clock import Clock, SystemClock
+from llm_incident_manager.domain.alerts import Severity
+from llm_incident_manager.ids import uuid7
+from llm_incident_manager.notify.config import EventKind
+from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.writeset import NewAlert, NewPage, TimelineRow, WriteSet
+
+__all__ = ["SELF_SOURCE", "NotificationPlanner", "PlannedTarget", "step_of"]
+
+#: the ``source`` of the service's own alerts (dead letters): their incidents go to the self-monitoring receiver
+SELF_SOURCE = "lim"
+
+_KINDS = {
+    "created": EventKind.TRIGGERED,
+    "alert_grouped": EventKind.ALERT_ADDED,
+    "severity_raised": EventKind.SEVERITY_RAISED,
+    "alert_refired": EventKind.REFIRED,
+    "acknowledged": EventKind.ACKNOWLEDGED,
+    "resolved": EventKind.RESOLVED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTarget:
+    """What the planner needs of a target (``notify.channels.Target`` carries it)."""
+
+    receiver: str
+    key: str
+    channel: str
+    recipient: str
+    events: frozenset[EventKind]
+    #: digest interval in seconds and the severities it gathers, when the target has a digest
+    digest_interval: float | None = None
+    digest_severities: frozenset[str] = frozenset()
+
+
+def step_of(kind: EventKind, at: datetime, data: Mapping[str, Any]) -> str:
+    """The step of an event within its incident: what makes its page one logical page."""
+    if kind is EventKind.ALERT_ADDED:
+        return f"alert_added:{data.get('fingerprint', '')}"
+    if kind is EventKind.SEVERITY_RAISED:
+        return f"severity_raised:{data.get('to', '')}"
+    if kind is EventKind.REFIRED:
+        return f"refired:{data.get('fingerprint', '')}:{data.get('event_time', '')}"
+    if kind is EventKind.ACKNOWLEDGED:  # an acknowledgement can come again once the routing issue adds timeouts
+        return f"acknowledged:{int(at.timestamp() * 1_000_000)}"
+    return kind.value
+
+
+def next_digest(now: datetime, interval: float) -> datetime:
+    """The next digest boundary after ``now``: multiples of the interval since the epoch, so every instance
+    gathers the same pages into the same digest."""
+    ts = now.timestamp()
+    return datetime.fromtimestamp(math.floor(ts / interval) * interval + interval, UTC)
+
+
+class NotificationPlanner:
+    def __init__(
+        self,
+        targets: Mapping[str, Sequence[PlannedTarget]],
+        root_receiver: str | None,
+        self_receiver: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        #: receiver name → its targets
+        self.targets = targets
+        self.root = root_receiver
+        self.self_receiver = self_receiver or root_receiver
+        self.clock = clock or SystemClock()
+        #: open incidents: id → (severity, receiver); resolved ones are forgotten
+        self._open: dict[str, tuple[Severity, str | None]] = {}
+        #: every page planned since start (a metric)
+        self.planned = 0
+
+    def load(self, rows: Iterable[OpenAlertRow]) -> None:
+        """The open incidents' severities and receivers after a (re)start, from their alerts."""
+        self._open.clear()
+        for row in rows:
+            receiver = self.self_receiver if row.source == SELF_SOURCE else self.root
+            self._open[row.incident_id] = (row.severity, receiver)
+
+    def receiver_of(self, incident_id: str) -> str | None:
+        found = self._open.get(incident_id)
+        return found[1] if found is not None else self.root
+
+    def plan(self, ws: WriteSet) -> None:
+        """Adds to ``ws.pages`` the pages of its timeline events."""
+        if not ws.timeline:
+            return
+        for n in ws.new_incidents:
+            receiver = self.self_receiver if n.source == SELF_SOURCE else self.root
+            self._open[n.id] = (n.severity, receiver)
+        for incident_id, change in ws.changes.items():
+            if change.severity is not None and incident_id in self._open:
+                self._open[incident_id] = (change.severity, self._open[incident_id][1])
+        now = self.clock.now()
+        alerts = {(a.incident_id, a.fingerprint): a for a in ws.new_alerts} if ws.new_alerts else {}
+        for row in ws.timeline:
+            kind = _KINDS.get(row[2])
+            if kind is not None:
+                new = alerts.get((row[0], row[4].get("fingerprint", "")))
+                self._plan_event(row, kind, now, ws, new)
+        for incident_id, change in ws.changes.items():
+            if change.resolved_at is not None:
+                self._open.pop(incident_id, None)
+
+    def _plan_event(
+        self, row: TimelineRow, kind: EventKind, now: datetime, ws: WriteSet, alert: NewAlert | None
+    ) -> None:
+        incident_id, at, _, actor, data = row
+        severity, receiver = self._open.get(incident_id, (Severity.HIGH, self.root))
+        if receiver is None:
+            return
+        step = step_of(kind, at, data)
+        payload = {**data, "actor": actor}
+        if alert is not None:  # what the templates show of the alert behind the event (links, value, threshold)
+            payload["labels"] = alert.labels
+            payload["annotations"] = alert.annotations
+        for target in self.targets.get(receiver, ()):
+            if kind not in target.events:
+                continue
+            digest = target.digest_interval is not None and severity.value in target.digest_severities
+            due = next_digest(now, target.digest_interval) if digest and target.digest_interval else now
+            ws.pages.append(
+                NewPage(
+                    id=uuid7(),
+                    idempotency_key=f"{incident_id}/{step}/{receiver}/{target.key}",
+                    incident_id=incident_id,
+                    event=kind.value,
+                    receiver=receiver,
+                    target=target.key,
+                    channel=target.channel,
+                    recipient=target.recipient,
+                    severity=severity.value,
+                    data=payload,
+                    next_at=due,
+                    digest=digest,
+                    created_at=now,
+                )
+            )
+            self.planned += 1
+
+    def fallback_pages(self, page: Any, receiver: str, now: datetime, reason: str) -> list[NewPage]:
+        """The pages that take over ``page`` (a stored page row) on the targets of ``receiver``."""
+        pages = []
+        for target in self.targets.get(receiver, ()):
+            step = page.idempotency_key.split("/")[1]
+            pages.append(
+                NewPage(
+                    id=uuid7(),
+                    idempotency_key=f"{page.incident_id}/{step}/{receiver}/{target.key}",
+                    incident_id=page.incident_id,
+                    event=page.event,
+                    receiver=receiver,
+                    target=target.key,
+                    channel=target.channel,
+                    recipient=target.recipient,
+                    severity=page.severity,
+                    data={**page.data, "fallback_from": f"{page.receiver}/{page.target}", "fallback_reason": reason},
+                    next_at=now,
+                    digest=False,
+                    created_at=now,
+                    fallback_of=page.id,
+                )
+            )
+        return pages

@@ -1,0 +1,164 @@
+"""Notification delivery as a part of the running service: builds the targets of every receiver from the
+configuration file, the planner (pages into the outbox with each commit), the dispatcher (sends) and, in
+distributed mode (``LIM_NATS_URL``), the JetStream relay and consumer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from llm_incident_manager.configfile import ConfigError, FileConfig
+from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
+from llm_incident_manager.domain.incidents import Incident
+from llm_incident_manager.domain.notifications import PageRecord
+from llm_incident_manager.notify.channels import Target, build_targets
+from llm_incident_manager.notify.config import seconds
+from llm_incident_manager.notify.dispatcher import Dispatcher, is_self_incident
+from llm_incident_manager.notify.jetstream import JetStreamQueue
+from llm_incident_manager.notify.planner import SELF_SOURCE, NotificationPlanner, PlannedTarget
+from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.pipeline.writeset import WriteSet
+from llm_incident_manager.store.protocol import Store
+
+__all__ = ["NotificationRuntime"]
+
+log = logging.getLogger(__name__)
+
+Ingest = Callable[[Sequence[Alert], datetime], Awaitable[object]]
+
+
+def _planned(target: Target) -> PlannedTarget:
+    digest = target.digest
+    return PlannedTarget(
+        receiver=target.receiver,
+        key=target.key,
+        channel=target.channel.value,
+        recipient=target.notifier.recipient,
+        events=target.events,
+        digest_interval=seconds("interval", digest.interval) if digest is not None else None,
+        digest_severities=frozenset(digest.severities) if digest is not None else frozenset(),
+    )
+
+
+class NotificationRuntime:
+    def __init__(
+        self,
+        targets: list[Target],
+        planner: NotificationPlanner,
+        dispatcher: Dispatcher,
+        queue: JetStreamQueue | None,
+    ) -> None:
+        self.targets = targets
+        self.planner = planner
+        self.dispatcher = dispatcher
+        self.queue = queue
+
+    @classmethod
+    def build(
+        cls,
+        config: FileConfig,
+        store: Store,
+        get_incident: Callable[[str], Awaitable[Incident | None]],
+        ingest: Ingest,
+        nats_url: str | None = None,
+    ) -> NotificationRuntime | None:
+        """None when nothing is to be sent (no root receiver, or ``notifications.enabled: false``). Raises
+        ConfigError when a receiver's integration cannot work (its key path in the message)."""
+        settings = config.notifications
+        if not settings.enabled or config.root_receiver is None:
+            return None
+        policy = settings.delivery
+        timeout = seconds("timeout", policy.timeout)
+        targets: list[Target] = []
+        try:
+            for receiver in config.receivers:
+                for name in receiver.unsupported():
+                    log.warning("receiver %r: %s is an Alertmanager integration lim does not send to", receiver.name,
+                                name)  # fmt: skip
+                targets.extend(build_targets(receiver, settings, config.global_, timeout))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        by_receiver: dict[str, list[PlannedTarget]] = {}
+        for target in targets:
+            by_receiver.setdefault(target.receiver, []).append(_planned(target))
+        planner = NotificationPlanner(by_receiver, config.root_receiver, settings.self_monitoring_receiver)
+        worker = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+        async def dead_letter(page: PageRecord, reason: str, incident: Incident | None) -> None:
+            if is_self_incident(incident):  # the self-monitoring receiver failed too: stored and counted only
+                log.error("page %s of the service's own incident %s failed: %s", page.id, page.incident_id, reason)
+                return
+            now = datetime.now(UTC)
+            labels = {
+                "alertname": "NotificationDeadLetter",
+                "receiver": page.receiver,
+                "target": page.target,
+                "channel": page.channel,
+            }
+            alert = Alert(
+                title=f"Notifications to {page.receiver}/{page.target} ({page.channel}) are failing",
+                severity=Severity.HIGH,
+                action=EventAction.TRIGGER,
+                source=SELF_SOURCE,
+                integration="lim",
+                event_time=now,
+                identity=labels,
+                service="llm-incident-manager",
+                labels=labels,
+                annotations={
+                    "summary": f"a page of incident {page.incident_id} could not be delivered: {reason}",
+                    "page": page.id,
+                    "incident": page.incident_id,
+                },
+            )
+            await ingest([alert], now)
+
+        dispatcher = Dispatcher(
+            store,
+            get_incident,
+            planner,
+            {(t.receiver, t.key): t for t in targets},
+            {r.name: r.fallback for r in config.receivers},
+            policy,
+            settings.public_url,
+            worker,
+            on_dead_letter=dead_letter,
+        )
+        queue = JetStreamQueue(nats_url, store, dispatcher, policy, settings.jetstream) if nats_url else None
+        return cls(targets, planner, dispatcher, queue)
+
+    async def start(self, store: Store, open_alerts: Iterable[OpenAlertRow]) -> None:
+        self.planner.load(open_alerts)
+        self.dispatcher.disabled.update(await store.load_disabled())
+        if self.queue is not None:
+            self.queue.start()
+        else:
+            self.dispatcher.start_embedded()
+
+    def reload(self, open_alerts: Iterable[OpenAlertRow]) -> None:
+        self.planner.load(open_alerts)
+
+    def plan(self, ws: WriteSet) -> None:
+        self.planner.plan(ws)
+
+    def committed(self, batches: Sequence[WriteSet]) -> None:
+        """After a commit: wake whoever moves new pages on."""
+        if any(ws.pages for ws in batches):
+            if self.queue is not None:
+                self.queue.wake()
+            else:
+                self.dispatcher.wake()
+
+    async def stop(self) -> None:
+        if self.queue is not None:
+            await self.queue.stop()
+        else:
+            await self.dispatcher.stop()
+        for target in self.targets:
+            try:
+                await target.notifier.close()
+            except Exception as exc:
+                log.debug("closing %s: %r", target.key, exc)
