@@ -22,6 +22,34 @@ from llm_incident_manager.store.protocol import Store
 __all__ = ["main"]
 
 
+async def _check_receivers(config: FileConfig) -> list[str]:
+    """Builds every receiver's targets as ``lim serve`` would (nothing is sent) and says what each receiver
+    delivers to; raises ConfigError naming the key of one that cannot work."""
+    from llm_incident_manager.notify.channels import build_targets
+    from llm_incident_manager.notify.config import seconds
+
+    timeout = seconds("timeout", config.notifications.delivery.timeout)
+    report = []
+    for receiver in config.receivers:
+        try:
+            targets = build_targets(receiver, config.notifications, config.global_, timeout)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            kinds = ", ".join(f"{t.channel.value} {t.notifier.recipient}" for t in targets) or "nothing"
+            report.append(f"receiver {receiver.name!r} sends to {kinds}")
+            report.extend(
+                f"receiver {receiver.name!r}: {name} is an Alertmanager integration lim does not send to"
+                for name in receiver.unsupported()
+            )
+        finally:
+            for target in targets:
+                await target.notifier.close()
+    if config.root_receiver is None:
+        report.append("no route.receiver: nothing is paged")
+    return report
+
+
 def _serve(settings: Settings) -> int:
     from granian import Granian
     from granian.constants import Interfaces
@@ -145,9 +173,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lim: {exc}", file=sys.stderr)
         return 2
     if args.command == "config":
+        try:
+            report = asyncio.run(_check_receivers(config))
+        except ConfigError as exc:
+            print(f"lim: {path}: {exc}", file=sys.stderr)
+            return 2
+        for line in report:
+            print(f"{path}: {line}", file=sys.stderr)
         print(f"{path or '(defaults)'}: ok", file=sys.stderr)
         return 0
     if args.command == "serve":
+        try:
+            asyncio.run(_check_receivers(config))
+        except ConfigError as exc:
+            print(f"lim: {path}: {exc}", file=sys.stderr)
+            return 2
         return _serve(settings)
     if args.command == "replay":
         return asyncio.run(_replay(settings, config, args))

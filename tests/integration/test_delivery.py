@@ -297,3 +297,22 @@ async def test_a_receiver_without_integrations_pages_nobody(database_url: str) -
         [result] = await ingest(services, alert(unique("Quiet")))
         assert result.incident_id is not None
         assert await pages(services) == []
+
+
+async def test_a_provider_too_slow_to_answer_is_retried_with_the_same_id(database_url: str) -> None:
+    """The receiver does the work but answers after our timeout: the retry carries the same webhook-id, which is
+    how the receiver drops the repeat."""
+    async with FakeWebhookReceiver(SECRET) as hook:
+        hook.fail_next(1, status=200, delay=1.5)
+        cfg = config([{"name": "team", "webhook_configs": [{"url": hook.endpoint(), "signing_secret": SECRET}]}],
+                     delivery={"timeout": "0.3s"})  # fmt: skip
+        async with service(database_url, cfg) as services:
+            [result] = await ingest(services, alert(unique("Slow")))
+            [page] = await eventually(lambda: _all_done(services, result.incident_id), what="the page done")
+            assert page.attempts == 2
+            assert len(hook.requests) == 2
+            assert len(hook.unique_ids()) == 1
+            events = await timeline(services, result.incident_id)
+            first = next(e for e in events if e.kind == "notification_attempt")
+            assert (first.data["result"], first.data["attempt"]) == ("failed", 1)
+            assert "timeout" in first.data["error"].lower() or "no answer within" in first.data["error"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import nats
 import pytest
+from benchmarks.notify_latency import run
 
 from llm_incident_manager.configfile import FileConfig
 from llm_incident_manager.domain.notifications import PageRecord, PageState
@@ -172,3 +173,10 @@ async def test_nats_down_for_a_while_pages_wait_and_go_once(pg_url: str, names: 
         await hook.wait_for(lambda r: len(_delivered(r)) == 6, timeout=20)
         await eventually(lambda: _all_done(services, 6), timeout=20, what="every page done")
         assert set(_delivered(hook.requests).values()) == {1}
+
+
+@pytest.mark.postgres
+async def test_a_steady_stream_through_a_real_service_is_paged_in_full(pg_url: str) -> None:
+    """100 new incidents a second for 3 seconds through ``lim serve`` in distributed mode: every one paged."""
+    result = await run(rate=100, seconds=3, database_url=pg_url, nats_url=NATS_URL)
+    assert (result["sent"], result["accepted"], result["paged"]) == (300, 300, 300)

@@ -102,6 +102,19 @@ async def test_a_voice_page_reads_the_incident_and_a_keypress_acknowledges(api: 
     assert incident["status"] == "acknowledged"
     assert incident["acknowledged_by"] == "user:ana"
 
+    status_url = call["StatusCallback"]
+    assert status_url.startswith(f"{PUBLIC}/api/v1/integrations/twilio/status?page=")
+    status_form = {"CallSid": form["CallSid"], "CallStatus": "completed"}
+    signed = RequestValidator(twilio.auth_token).compute_signature(status_url, status_form)
+    parts = urlsplit(status_url)
+    status = await api.client.post(
+        f"{parts.path}?{parts.query}", content=urlencode(status_form),
+        headers={"X-Twilio-Signature": signed, "Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert status.status_code == 204
+    events = (await api.get(f"/api/v1/incidents/{incident_id}/timeline")).json()["items"]
+    assert [e["data"]["status"] for e in events if e["kind"] == "notification_status"] == ["completed"]
+
 
 async def test_slack_buttons_act_as_the_mapped_responder(api: Api) -> None:
     incident_id = await _incident(api, "Token cost spike")

@@ -174,21 +174,28 @@ class IntegrationController(Controller):
         operation_id="twilioVoiceGather",
         summary="Twilio's gather callback of a voice page: press 1 to acknowledge",
     )
-    async def twilio_voice(self, request: AnyRequest, page: FromQuery[str]) -> Response[str]:
+    async def twilio_voice(self, request: AnyRequest, page: FromQuery[list[str]]) -> Response[str]:
+        """``page`` repeats when the call told of several pages (coalesced): a keypress acknowledges them all."""
         services, form = await self._twilio_form(request)
-        record = await services.store.get_page(page)
-        if record is None:
+        records = [r for p in page if (r := await services.store.get_page(p)) is not None]
+        if not records:
             return _twiml("This page is unknown. Goodbye.")
         if form.get("Digits") != "1":
             return _twiml("Not acknowledged. Goodbye.")
         callee = form.get("To") or form.get("Called") or ""
         user = next((u for u in services.config.users if u.phone and u.phone == callee), None)
         actor = f"user:{user.name}" if user is not None else f"phone:{callee}"
-        try:
-            await services.responder.acknowledge(record.incident_id, actor, datetime.now(UTC))
-        except Conflict:
+        acknowledged = 0
+        for incident_id in dict.fromkeys(r.incident_id for r in records):
+            try:
+                await services.responder.acknowledge(incident_id, actor, datetime.now(UTC))
+                acknowledged += 1
+            except (Conflict, NotFound):
+                continue
+        if not acknowledged:
             return _twiml("The incident is already resolved. Goodbye.")
-        return _twiml("Incident acknowledged. Thank you.")
+        return _twiml("Incident acknowledged. Thank you." if acknowledged == 1 else
+                      f"{acknowledged} incidents acknowledged. Thank you.")  # fmt: skip
 
     @post(
         "/twilio/status",
@@ -197,18 +204,19 @@ class IntegrationController(Controller):
         operation_id="twilioStatus",
         summary="Twilio's status callback of an SMS or call page: recorded on the incident's timeline",
     )
-    async def twilio_status(self, request: AnyRequest, page: FromQuery[str]) -> None:
+    async def twilio_status(self, request: AnyRequest, page: FromQuery[list[str]]) -> None:
         services, form = await self._twilio_form(request)
-        record = await services.store.get_page(page)
-        if record is None:
+        records = [r for p in page if (r := await services.store.get_page(p)) is not None]
+        if not records:
             return
         status = form.get("CallStatus") or form.get("MessageStatus") or form.get("SmsStatus") or "unknown"
         now = datetime.now(UTC)
         await services.store.finish_pages(
             [], now,
-            timeline=[(record.incident_id, now, "notification_status", "twilio",
-                       {"page": record.id, "channel": record.channel, "recipient": record.recipient,
-                        "status": status, "sid": form.get("CallSid") or form.get("MessageSid")})],
+            timeline=[(r.incident_id, now, "notification_status", "twilio",
+                       {"page": r.id, "channel": r.channel, "recipient": r.recipient, "status": status,
+                        "sid": form.get("CallSid") or form.get("MessageSid")})
+                      for r in records],
         )  # fmt: skip
 
 

@@ -137,13 +137,17 @@ class Dispatcher:
     async def run_once(self, ids: Sequence[str] | None = None) -> int:
         """Claims due pages (only ``ids`` when given), sends them and writes their outcomes; returns how many
         it claimed."""
+        return len(await self.run_claimed(ids))
+
+    async def run_claimed(self, ids: Sequence[str] | None = None) -> set[str]:
+        """As ``run_once``; returns the ids of the pages it claimed."""
         now = _utc_now()
         pages = await self.store.claim_pages(
             self.worker_id, now, now + timedelta(seconds=self._lease), self.policy.batch, ids
         )
         if pages:
             await self.process(pages)
-        return len(pages)
+        return {page.id for page in pages}
 
     # -- one claimed batch ---------------------------------------------------------------------------
     async def process(self, pages: Sequence[PageRecord]) -> None:

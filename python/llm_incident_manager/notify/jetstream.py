@@ -28,6 +28,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from llm_incident_manager.domain.notifications import PageState
 from llm_incident_manager.notify.config import DeliveryPolicy, JetStreamConfig, seconds
 from llm_incident_manager.notify.dispatcher import Dispatcher
 from llm_incident_manager.store.protocol import Store
@@ -188,7 +189,7 @@ class JetStreamQueue:
             ),
             return_exceptions=True,
         )
-        done = [page.id for page, ack in zip(pages, acks, strict=True) if not isinstance(ack, BaseException)]
+        done = [(p.id, p.attempts) for p, ack in zip(pages, acks, strict=True) if not isinstance(ack, BaseException)]
         if done:
             await self.store.mark_published(done, now)
             self.published += len(done)
@@ -198,6 +199,20 @@ class JetStreamQueue:
             msg = f"{failed} of {len(pages)} publishes failed: {first!r}"
             raise ConnectionError(msg)
         return len(done)
+
+    async def _settle(self, messages: dict[str, Any], claimed: set[str]) -> None:
+        """Acks what was sent or needs nothing more; a page this worker could not claim while it is still
+        waiting to be sent (not yet due, or its row was busy) is handed back to the stream for a little later."""
+        later = [page_id for page_id in messages if page_id not in claimed]
+        waiting = set()
+        if later:
+            pages = [await self.store.get_page(page_id) for page_id in later]
+            waiting = {p.id for p in pages if p is not None and p.state is PageState.PENDING}
+        for page_id, message in messages.items():
+            if page_id in waiting:
+                await message.nak(delay=self._poll)
+            else:
+                await message.ack()
 
     # -- consumer: stream → dispatcher ---------------------------------------------------------------
     async def _consume(self) -> None:
@@ -216,15 +231,15 @@ class JetStreamQueue:
                     messages = await subscription.fetch(self.policy.batch, timeout=self._poll)
                 except NatsTimeoutError:
                     continue
-                ids = []
+                ids: dict[str, Any] = {}
                 for message in messages:
                     try:
-                        ids.append(_decode(message.data).id)
+                        ids[_decode(message.data).id] = message
                     except msgspec.DecodeError:
                         log.warning("dropping an unreadable message on %s", message.subject)
-                await self.dispatcher.run_once(ids)
-                for message in messages:
-                    await message.ack()
+                        await message.ack()
+                claimed = await self.dispatcher.run_claimed(list(ids))
+                await self._settle(ids, claimed)
                 self.consumed += len(messages)
             except asyncio.CancelledError:
                 raise

@@ -341,9 +341,11 @@ class PostgresStore:
         if ids is not None and not ids:
             return []
         only = " AND id = ANY($5::text[])" if ids is not None else ""
+        # a claim of given ids waits for a row another transaction holds (the relay marking it published) and
+        # then sees its new state; a claim of whatever is due skips such rows for other workers to take
+        lock = "FOR UPDATE" if ids is not None else "FOR UPDATE SKIP LOCKED"
         sql = (
-            f"WITH due AS (SELECT id FROM notifications WHERE {_DUE}{only} ORDER BY next_at LIMIT $4 "
-            "FOR UPDATE SKIP LOCKED) "
+            f"WITH due AS (SELECT id FROM notifications WHERE {_DUE}{only} ORDER BY next_at LIMIT $4 {lock}) "
             "UPDATE notifications n SET state = 'sending', attempts = n.attempts + 1, claimed_by = $2, "
             "lease_until = $3, updated_at = $1 "
             f"FROM due WHERE n.id = due.id RETURNING {', '.join('n.' + c.strip() for c in _PAGE_SELECT.split(','))}"
@@ -389,8 +391,14 @@ class PostgresStore:
         )
         return [_page(r) for r in rows]
 
-    async def mark_published(self, ids: Sequence[str], at: datetime) -> None:
-        await self.pool.execute("UPDATE notifications SET published_at = $1 WHERE id = ANY($2::text[])", at, list(ids))
+    async def mark_published(self, pages: Sequence[tuple[str, int]], at: datetime) -> None:
+        await self.pool.execute(
+            "UPDATE notifications n SET published_at = $1 FROM unnest($2::text[], $3::int[]) AS p(id, attempts) "
+            "WHERE n.id = p.id AND n.attempts = p.attempts",
+            at,
+            [p[0] for p in pages],
+            [p[1] for p in pages],
+        )
 
     async def list_pages(
         self, state: PageState | None, incident_id: str | None, cursor: str | None, limit: int

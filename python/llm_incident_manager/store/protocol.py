@@ -137,7 +137,10 @@ class Store(Protocol):
         """Due pages not published to the queue since ``redrive_before`` (distributed mode's relay)."""
         ...
 
-    async def mark_published(self, ids: Sequence[str], at: datetime) -> None: ...
+    async def mark_published(self, pages: Sequence[tuple[str, int]], at: datetime) -> None:
+        """Marks (id, attempts) pages published at ``at``, unless a worker claimed one since (its attempts moved
+        on): a late mark must not hide a retry from the relay."""
+        ...
 
     async def list_pages(
         self, state: PageState | None, incident_id: str | None, cursor: str | None, limit: int
