@@ -316,3 +316,35 @@ async def test_a_provider_too_slow_to_answer_is_retried_with_the_same_id(databas
             first = next(e for e in events if e.kind == "notification_attempt")
             assert (first.data["result"], first.data["attempt"]) == ("failed", 1)
             assert "timeout" in first.data["error"].lower() or "no answer within" in first.data["error"]
+
+
+async def test_a_rejected_request_does_not_open_the_breaker_for_other_recipients(database_url: str) -> None:
+    """A 4xx says the request was bad (one recipient), not that the endpoint is down: the breaker stays closed."""
+    async with FakeWebhookReceiver() as hook:
+        hook.respond("/bad", 400)
+        delivery = {"breaker": {"failures": 1, "open_for": "1m"}}
+        receivers = [
+            {"name": "team", "webhook_configs": [{"url": hook.endpoint("/bad")}, {"url": hook.endpoint("/good")}]}
+        ]
+        async with service(database_url, config(receivers, delivery=delivery)) as services:
+            for _ in range(3):
+                await ingest(services, alert(unique("Mixed"), service=unique("svc")))
+            await hook.wait_for(lambda r: sum(x.path == "/good" for x in r) >= 3)
+            # three pages, plus those of the incident the dead letters raised (sent to the same receiver)
+            assert sum(x.path == "/bad" for x in hook.requests) >= 3
+            assert services.notifications is not None
+            assert all(b.state == "closed" for b in services.notifications.dispatcher.breakers.values())
+
+
+async def test_a_fallback_that_takes_no_such_event_leaves_a_dead_letter(database_url: str) -> None:
+    async with FakeWebhookReceiver() as hook, SmtpServer() as smtp:
+        hook.fail_always(400)
+        receivers = [
+            {"name": "team", "webhook_configs": [{"url": hook.endpoint()}], "fallback": "mail"},
+            {"name": "mail", "email_configs": [email_config(smtp, events=["resolved"])]},
+        ]
+        async with service(database_url, config(receivers)) as services:
+            [result] = await ingest(services, alert(unique("Orphan")))
+            found = await eventually(lambda: _settled(services, result.incident_id), what="the page settled")
+            assert [(p.receiver, p.state) for p in found] == [("team", PageState.FAILED)]
+            assert smtp.received == []

@@ -180,3 +180,27 @@ async def test_a_steady_stream_through_a_real_service_is_paged_in_full(pg_url: s
     """100 new incidents a second for 3 seconds through ``lim serve`` in distributed mode: every one paged."""
     result = await run(rate=100, seconds=3, database_url=pg_url, nats_url=NATS_URL)
     assert (result["sent"], result["accepted"], result["paged"]) == (300, 300, 300)
+
+
+@pytest.mark.postgres
+async def test_throttled_pages_are_published_again_at_once(pg_url: str, names: dict[str, str]) -> None:
+    """A page the throttle held back is a new message when it falls due (not a repeat JetStream would drop until
+    the re-drive): the three pages arrive within a couple of seconds, the re-drive being a minute away."""
+    async with (
+        FakeWebhookReceiver() as hook,
+        service(
+            pg_url,
+            _config(hook, names, redrive_after="60s", throttle={"webhook": {"messages": 1, "per": "0.5s"}}),
+            nats_url=NATS_URL,
+        ) as services,
+    ):
+        for _ in range(3):
+            await ingest(services, alert(unique("Held"), service=unique("svc")))
+        await hook.wait_for(lambda r: sum(len(x.json["events"]) for x in r if x.json) == 3, timeout=10)
+        await eventually(lambda: _settled_count(services, 3), what="every page settled")
+
+
+async def _settled_count(services: Services, n: int) -> list[PageRecord] | None:
+    found = await pages(services)
+    done = [p for p in found if p.state in (PageState.DONE, PageState.COALESCED)]
+    return done if len(done) == n else None

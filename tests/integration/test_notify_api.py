@@ -16,7 +16,8 @@ import yaml
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
-from tests.fakes.providers import FakeTwilio
+from tests.fakes.providers import FakeSlack, FakeTwilio
+from tests.fakes.threaded import LoopThread
 from tests.integration.conftest import Api, make_settings, running
 from tests.integration.notify_helpers import FAST, eventually
 
@@ -119,11 +120,22 @@ async def test_a_voice_page_reads_the_incident_and_a_keypress_acknowledges(api: 
 async def test_slack_buttons_act_as_the_mapped_responder(api: Api) -> None:
     incident_id = await _incident(api, "Token cost spike")
     verifier = SignatureVerifier(SLACK_SECRET)
+    # the test client blocks this loop while the app answers, and the app calls Slack's response_url during the
+    # request: the fake answers from a loop of its own
+    with LoopThread() as fakes:
+        slack = fakes.run(FakeSlack().start())
+        try:
+            await _clicks(api, incident_id, verifier, slack)
+        finally:
+            fakes.run(slack.stop())
 
+
+async def _clicks(api: Api, incident_id: str, verifier: SignatureVerifier, slack: FakeSlack) -> None:
     async def click(user: str, action: str, *, timestamp: int | None = None, secret_ok: bool = True) -> Any:
         payload = {
             "type": "block_actions",
             "user": {"id": user},
+            "response_url": slack.webhook_url,
             "actions": [{"action_id": action, "value": incident_id}],
         }
         body = urlencode({"payload": json.dumps(payload)})
@@ -140,6 +152,9 @@ async def test_slack_buttons_act_as_the_mapped_responder(api: Api) -> None:
     stranger = await click("U99", "lim_ack")
     assert stranger.status_code == 200
     assert "not mapped" in stranger.json()["text"]
+    [hint] = slack.webhook_calls()  # what Slack shows the user: the answer sent to the interaction's response_url
+    assert hint.json["response_type"] == "ephemeral"
+    assert "not mapped" in hint.json["text"]
     assert (await api.incident(incident_id))["status"] == "triggered"
 
     ok = await click("U01ANA", "lim_ack")
@@ -148,6 +163,7 @@ async def test_slack_buttons_act_as_the_mapped_responder(api: Api) -> None:
     assert (incident["status"], incident["acknowledged_by"]) == ("acknowledged", "user:ana")
     assert (await click("U01ANA", "lim_resolve")).status_code == 200
     assert (await api.incident(incident_id))["status"] == "resolved"
+    assert [c.json["text"] for c in slack.webhook_calls()[1:]] == ["acknowledged by ana", "resolved by ana"]
 
 
 async def test_dead_letters_are_listed_and_counted(api: Api, twilio: FakeTwilio) -> None:

@@ -141,8 +141,9 @@ async def test_publishable_pages_and_redrive(store: Store) -> None:
     await _with_pages(store, 3)
     pages = await store.publishable_pages(NOW, NOW - timedelta(minutes=5), 10)
     assert len(pages) == 3
-    await store.mark_published([(pages[0].id, pages[0].attempts)], NOW)
-    await store.mark_published([(pages[1].id, pages[1].attempts + 1)], NOW)  # claimed since: not marked
+    await store.mark_published([(pages[0].id, pages[0].attempts, pages[0].next_at)], NOW)
+    await store.mark_published([(pages[1].id, pages[1].attempts + 1, pages[1].next_at)], NOW)  # claimed since
+    await store.mark_published([(pages[2].id, 0, NOW + timedelta(seconds=1))], NOW)  # rescheduled since
     assert len(await store.publishable_pages(NOW, NOW - timedelta(minutes=5), 10)) == 2
     # published long enough ago and still not done: published again
     later = NOW + timedelta(minutes=6)

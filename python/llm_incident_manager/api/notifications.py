@@ -3,6 +3,7 @@ buttons and Twilio's calls, and the service's metrics in Prometheus' text format
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from twilio.twiml.voice_response import VoiceResponse
 
 from llm_incident_manager.api.auth import can_read
@@ -26,6 +28,7 @@ from llm_incident_manager.store.protocol import Page
 __all__ = ["IntegrationController", "MetricsController", "NotificationController"]
 
 AnyRequest = Request[Any, Any, State]
+log = logging.getLogger(__name__)
 
 
 def _services(request: AnyRequest) -> Services:
@@ -86,6 +89,19 @@ class _SlackPayload(msgspec.Struct):
     type: str
     user: _SlackUser
     actions: list[_SlackAction] = []
+    response_url: str | None = None
+
+
+async def _reply(response_url: str | None, text: str) -> None:
+    """An ephemeral answer to the user who clicked: Slack shows block_actions answers sent to the interaction's
+    ``response_url``, not the HTTP response's body."""
+    if not response_url:
+        return
+    client = AsyncWebhookClient(response_url, timeout=2, retry_handlers=[])
+    try:
+        await client.send(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:  # the action itself is done; a lost hint is only logged
+        log.warning("could not answer Slack's interaction: %r", exc)
 
 
 _slack_payload = msgspec.json.Decoder(_SlackPayload)
@@ -132,10 +148,9 @@ class IntegrationController(Controller):
             raise InvalidInput.field("payload", f"is not a Slack interaction payload: {exc}") from None
         user = next((u for u in services.config.users if u.slack_user == payload.user.id), None)
         if user is None:
-            return Response(
-                {"response_type": "ephemeral", "replace_original": False,
-                 "text": f"Your Slack user {payload.user.id} is not mapped to a responder (users[].slack_user)."}
-            )  # fmt: skip
+            text = f"Your Slack user {payload.user.id} is not mapped to a responder (users[].slack_user)."
+            await _reply(payload.response_url, text)
+            return Response({"response_type": "ephemeral", "replace_original": False, "text": text})
         done = []
         for action in payload.actions:
             actor, now = f"user:{user.name}", datetime.now(UTC)
@@ -149,21 +164,28 @@ class IntegrationController(Controller):
             except (NotFound, Conflict) as exc:
                 done.append(exc.detail)
         text = "; ".join(done) or "nothing to do"
+        await _reply(payload.response_url, text)
         return Response({"response_type": "ephemeral", "replace_original": False, "text": text})
 
     async def _twilio_form(self, request: AnyRequest) -> tuple[Services, dict[str, str]]:
         """The callback's form after its signature checked out against the URL Twilio was given (the public
         URL, so a proxy in between does not change what is signed)."""
         services = _services(request)
-        token = services.config.notifications.twilio.auth_token
-        if not token:
+        config = services.config
+        # the account's token, or that of an integration with its own account
+        tokens = {config.notifications.twilio.auth_token} | {
+            t.auth_token for r in config.receivers for t in (*r.twilio_sms_configs, *r.twilio_voice_configs)
+        }
+        tokens.discard(None)
+        if not tokens:
             raise Unavailable("notifications.twilio.auth_token is not configured", retry_after=60)
         body = await request.body()
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         public = services.config.notifications.public_url.rstrip("/")
         query = request.scope.get("query_string", b"").decode()
         url = f"{public}{request.url.path}" + (f"?{query}" if query else "")
-        if not verify_twilio(token, url, form, request.headers.get("x-twilio-signature")):
+        signature = request.headers.get("x-twilio-signature")
+        if not any(verify_twilio(token, url, form, signature) for token in tokens if token):
             raise AuthError("the request does not carry a valid Twilio signature")
         return services, form
 

@@ -156,14 +156,32 @@ class HTTPConfig(_Strict, kw_only=True, frozen=True):
         if self.authorization is not None:
             token = _secret(self.authorization.credentials, self.authorization.credentials_file)
             return {"Authorization": f"{self.authorization.type} {token}"} if token else {}
-        if self.basic_auth is not None and self.basic_auth.username is not None:
+        username = None if self.basic_auth is None else _secret(self.basic_auth.username, self.basic_auth.username_file)
+        if self.basic_auth is not None and username is not None:
             import base64
 
             password = _secret(self.basic_auth.password, self.basic_auth.password_file) or ""
-            raw = f"{self.basic_auth.username}:{password}".encode()
+            raw = f"{username}:{password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         token = _secret(self.bearer_token, self.bearer_token_file)
         return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _from_file(config: msgspec.Struct, name: str) -> None:
+    """Fills the secret ``name`` from the file named by ``name_file`` (a mounted Kubernetes Secret), at load."""
+    path = getattr(config, f"{name}_file")
+    if not path:
+        return
+    if getattr(config, name):
+        msg = f"{name}_file: set either {name} or {name}_file, not both"
+        raise ValueError(msg)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except OSError as exc:
+        msg = f"{name}_file: cannot read {path}: {exc.strerror}"
+        raise ValueError(msg) from None
+    msgspec.structs.force_setattr(config, name, value)
 
 
 def _secret(value: str | None, path: str | None) -> str | None:
@@ -278,11 +296,13 @@ class WebhookConfig(_Integration, kw_only=True, frozen=True):
     timeout: str | float | None = None
     #: ours: sign each request as Standard Webhooks do, with this secret (``whsec_<base64>`` or any string)
     signing_secret: str | None = None
+    signing_secret_file: str | None = None
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.url_file is None):
             msg = "url: exactly one of url and url_file must be set"
             raise ValueError(msg)
+        _from_file(self, "signing_secret")
 
 
 class PagerDutyConfig(_Integration, kw_only=True, frozen=True):
@@ -318,12 +338,14 @@ class _TwilioTarget(_Integration, kw_only=True, frozen=True):
     #: these three default to the ``notifications.twilio`` section
     account_sid: str | None = None
     auth_token: str | None = None
+    auth_token_file: str | None = None
     api_url: str | None = None
 
     def numbers(self) -> list[str]:
         return [self.to] if isinstance(self.to, str) else list(self.to)
 
     def __post_init__(self) -> None:
+        _from_file(self, "auth_token")
         for i, number in enumerate(self.numbers()):
             digits = number.removeprefix("+")
             if not number.startswith("+") or not digits.isdigit() or not 6 <= len(digits) <= 15:
@@ -438,6 +460,9 @@ class DeliveryPolicy(_Strict, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         for name in ("timeout", "lease", "poll_interval", "redrive_after"):
             seconds(name, getattr(self, name))
+        if seconds("timeout", self.timeout) >= seconds("lease", self.lease):
+            msg = "timeout: must be shorter than lease (a send still running when its lease ends would be sent twice)"
+            raise ValueError(msg)
         for channel, count in self.attempts.items():
             if count < 1:
                 msg = f"attempts.{channel.value}: must be at least 1"
@@ -480,16 +505,26 @@ class SlackAppConfig(_Strict, kw_only=True, frozen=True):
     ``http_config``), the signing secret that verifies button clicks, and the API base URL (GovSlack)."""
 
     bot_token: str | None = None
+    bot_token_file: str | None = None
     signing_secret: str | None = None
+    signing_secret_file: str | None = None
     api_url: str = "https://slack.com/api/"
+
+    def __post_init__(self) -> None:
+        _from_file(self, "bot_token")
+        _from_file(self, "signing_secret")
 
 
 class TwilioConfig(_Strict, kw_only=True, frozen=True):
     account_sid: str | None = None
     auth_token: str | None = None
+    auth_token_file: str | None = None
     from_: str | None = msgspec.field(default=None, name="from")
     #: Twilio's REST base URL (an edge location, or a local server in tests)
     api_url: str = "https://api.twilio.com"
+
+    def __post_init__(self) -> None:
+        _from_file(self, "auth_token")
 
 
 class UserConfig(_Strict, kw_only=True, frozen=True):

@@ -175,7 +175,7 @@ class Dispatcher:
             await self._give_up(group, "the receiver or integration is no longer configured", None, None, now)
             return
         notifier = target.notifier
-        if (first.receiver, first.target, notifier.endpoint) in self.disabled:
+        if (first.receiver, first.target, notifier.recipient) in self.disabled:
             await self._give_up(group, "the endpoint is disabled (it answered 410 Gone)", None, target, now,
                                 state=PageState.DROPPED)  # fmt: skip
             return
@@ -185,8 +185,9 @@ class Dispatcher:
             if self.fallbacks.get(first.receiver):
                 await self._give_up(group, "the channel's circuit breaker is open", None, target, now)
             else:
-                wait = breaker.retry_at(mono) - mono
-                await self._release(group, now + timedelta(seconds=wait))
+                # open: until it half-opens; half-open: until the probe in flight has its answer
+                wait = breaker.retry_at(mono) - mono if not breaker.probing else min(self._timeout, 1.0)
+                await self._release(group, now + timedelta(seconds=max(wait, 0.05)))
             return
         throttle = self._throttle(target)
         if first.digest:
@@ -212,7 +213,10 @@ class Dispatcher:
         if held:
             # held back, never dropped: when a token is free, everything waiting for this recipient goes at once
             self.metrics.attempts[(target.channel.value, "throttled")] += len(held)
-            await self._release(held, now + timedelta(seconds=max(throttle.wait(mono), 0.05)))
+            wait = throttle.wait(mono)
+            if breaker.probing:  # the probe's answer decides when the rest may go
+                wait = max(wait, min(self._timeout, 1.0))
+            await self._release(held, now + timedelta(seconds=max(wait, 0.05)))
         if taken:
             await asyncio.gather(*(self._deliver(pages, target, breaker) for pages in taken))
         elif breaker.probing:
@@ -255,7 +259,10 @@ class Dispatcher:
             breaker.success()
             await self._delivered(group, target, sent, time.monotonic() - started, single, now)
             return
-        breaker.failure(time.monotonic())
+        if error.retryable:
+            breaker.failure(time.monotonic())
+        else:  # the endpoint answered: a bad request (one recipient, one token) says nothing of the channel's health
+            breaker.success()
         await self._failed(group, target, error, time.monotonic() - started, incidents, now)
 
     # -- outcomes ------------------------------------------------------------------------------------
@@ -300,7 +307,7 @@ class Dispatcher:
         self.metrics.attempts[(channel.value, "failed")] += 1
         disabled: list[tuple[str, str, str, datetime, str]] = []
         if error.disable:
-            key = (target.receiver, target.key, target.notifier.endpoint)
+            key = (target.receiver, target.key, target.notifier.recipient)
             self.disabled.add(key)
             disabled.append((*key, now, error.reason))
         attempts = group[0].attempts
@@ -352,8 +359,9 @@ class Dispatcher:
         dead: list[PageRecord] = []
         for page in group:
             attempts = page.attempts if status is not None or timeline else page.attempts - 1
-            if fallback:
-                new_pages.extend(self.planner.fallback_pages(page, fallback, now, reason))
+            taken_over = self.planner.fallback_pages(page, fallback, now, reason) if fallback else []
+            if taken_over:
+                new_pages.extend(taken_over)
                 final = PageState.FALLBACK
                 timeline.append(
                     (page.incident_id, now, "notification_fallback", ACTOR,

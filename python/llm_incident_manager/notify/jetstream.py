@@ -2,9 +2,9 @@
 
 * **Relay**: due pages not yet published (or published longer than ``redrive_after`` ago and still not done)
   go to the work-queue stream (``notifications.jetstream.stream``, default ``LIM_PAGES``) on subject
-  ``lim.pages.<channel>``, with ``Nats-Msg-Id`` = the page's idempotency key (``#<attempt>`` appended for a
-  retry, which is a new message); the page is marked published once the stream acknowledged it. JetStream drops a
-  repeat of a message id within the stream's duplicate window.
+  ``lim.pages.<channel>``, with ``Nats-Msg-Id`` = the page's idempotency key (``#<attempts>@<next_at>`` appended
+  for each later schedule of it, a retry or a send held back, each a new message); the page is marked published
+  once the stream acknowledged it. JetStream drops a repeat of a message id within the stream's duplicate window.
 * **Consumers**: one durable pull consumer (default ``lim-pages``) shared by every instance, explicit ack,
   ``ack_wait`` = the page lease. A worker fetches page ids, claims those pages in the store (the store decides: a
   page already done, or claimed by another worker, is skipped), sends, writes the outcome, then acks.
@@ -28,7 +28,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from llm_incident_manager.domain.notifications import PageState
+from llm_incident_manager.domain.notifications import PageRecord, PageState
 from llm_incident_manager.notify.config import DeliveryPolicy, JetStreamConfig, seconds
 from llm_incident_manager.notify.dispatcher import Dispatcher
 from llm_incident_manager.store.protocol import Store
@@ -47,8 +47,13 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(_Message).decode
 
 
-def msg_id(idempotency_key: str, attempts: int) -> str:
-    return idempotency_key if attempts == 0 else f"{idempotency_key}#{attempts}"
+def msg_id(page: PageRecord) -> str:
+    """The page's idempotency key for its first publication; each later schedule of it (a retry, or a send the
+    throttle or an open breaker held back) is a new message: ``{key}#{attempts}@{next_at in µs}``. A re-drive of
+    the same schedule keeps the id, so JetStream drops it if the first one did arrive."""
+    if page.attempts == 0 and page.next_at <= page.created_at:
+        return page.idempotency_key
+    return f"{page.idempotency_key}#{page.attempts}@{int(page.next_at.timestamp() * 1_000_000)}"
 
 
 class JetStreamQueue:
@@ -183,13 +188,17 @@ class JetStreamQueue:
                     _encode(_Message(page.id, page.attempts)),
                     timeout=5.0,
                     stream=self.names.stream,
-                    headers={"Nats-Msg-Id": msg_id(page.idempotency_key, page.attempts)},
+                    headers={"Nats-Msg-Id": msg_id(page)},
                 )
                 for page in pages
             ),
             return_exceptions=True,
         )
-        done = [(p.id, p.attempts) for p, ack in zip(pages, acks, strict=True) if not isinstance(ack, BaseException)]
+        done = [
+            (p.id, p.attempts, p.next_at)
+            for p, ack in zip(pages, acks, strict=True)
+            if not isinstance(ack, BaseException)
+        ]
         if done:
             await self.store.mark_published(done, now)
             self.published += len(done)
@@ -229,7 +238,7 @@ class JetStreamQueue:
                     )
                 try:
                     messages = await subscription.fetch(self.policy.batch, timeout=self._poll)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):  # nothing to fetch within the poll interval
                     continue
                 ids: dict[str, Any] = {}
                 for message in messages:

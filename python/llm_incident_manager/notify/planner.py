@@ -161,9 +161,12 @@ class NotificationPlanner:
             self.planned += 1
 
     def fallback_pages(self, page: Any, receiver: str, now: datetime, reason: str) -> list[NewPage]:
-        """The pages that take over ``page`` (a stored page row) on the targets of ``receiver``."""
+        """The pages that take over ``page`` (a stored page row) on the targets of ``receiver`` that take its kind
+        of event (none: the page is a dead letter)."""
         pages = []
         for target in self.targets.get(receiver, ()):
+            if page.event not in target.events:
+                continue
             step = page.idempotency_key.split("/")[1]
             pages.append(
                 NewPage(

@@ -391,13 +391,15 @@ class PostgresStore:
         )
         return [_page(r) for r in rows]
 
-    async def mark_published(self, pages: Sequence[tuple[str, int]], at: datetime) -> None:
+    async def mark_published(self, pages: Sequence[tuple[str, int, datetime]], at: datetime) -> None:
         await self.pool.execute(
-            "UPDATE notifications n SET published_at = $1 FROM unnest($2::text[], $3::int[]) AS p(id, attempts) "
-            "WHERE n.id = p.id AND n.attempts = p.attempts",
+            "UPDATE notifications n SET published_at = $1 "
+            "FROM unnest($2::text[], $3::int[], $4::timestamptz[]) AS p(id, attempts, next_at) "
+            "WHERE n.id = p.id AND n.attempts = p.attempts AND n.next_at = p.next_at",
             at,
             [p[0] for p in pages],
             [p[1] for p in pages],
+            [p[2] for p in pages],
         )
 
     async def list_pages(

@@ -137,9 +137,10 @@ class Store(Protocol):
         """Due pages not published to the queue since ``redrive_before`` (distributed mode's relay)."""
         ...
 
-    async def mark_published(self, pages: Sequence[tuple[str, int]], at: datetime) -> None:
-        """Marks (id, attempts) pages published at ``at``, unless a worker claimed one since (its attempts moved
-        on): a late mark must not hide a retry from the relay."""
+    async def mark_published(self, pages: Sequence[tuple[str, int, datetime]], at: datetime) -> None:
+        """Marks (id, attempts, next_at) pages published at ``at``, unless a worker claimed or rescheduled one since
+        (its attempts or its next_at moved on): a late mark must not hide a retry or a held-back send from the
+        relay."""
         ...
 
     async def list_pages(

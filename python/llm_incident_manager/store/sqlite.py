@@ -525,13 +525,15 @@ class SQLiteStore:
 
         return await self._read(run)
 
-    async def mark_published(self, pages: Sequence[tuple[str, int]], at: datetime) -> None:
-        rows = [(to_us(at), i, n) for i, n in pages]
+    async def mark_published(self, pages: Sequence[tuple[str, int, datetime]], at: datetime) -> None:
+        rows = [(to_us(at), i, n, to_us(due)) for i, n, due in pages]
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("UPDATE notifications SET published_at = ? WHERE id = ? AND attempts = ?", rows)
+                conn.executemany(
+                    "UPDATE notifications SET published_at = ? WHERE id = ? AND attempts = ? AND next_at = ?", rows
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

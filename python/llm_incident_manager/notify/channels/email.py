@@ -132,9 +132,9 @@ class EmailNotifier:
             msg = f"email: SMTP {exc.code} {templates.scrub(exc.message)}"
             raise DeliveryError(msg, retryable=retryable, status=exc.code) from exc
         except aiosmtplib.SMTPNotSupported as exc:  # e.g. require_tls against a server without STARTTLS
-            raise DeliveryError(f"email: {exc}", retryable=False) from exc
+            raise DeliveryError(f"email: {templates.scrub(str(exc))}", retryable=False) from exc
         except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"email: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"email: {type(exc).__name__}: {templates.scrub(str(exc))}", retryable=True) from exc
         return Sent(ref=str(message["Message-ID"]), status=250)
 
     async def close(self) -> None:

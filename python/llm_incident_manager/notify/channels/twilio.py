@@ -149,7 +149,7 @@ class _TwilioNotifier:
             retry_after = parse_retry_after(_RETRY_AFTER.get())
             raise DeliveryError.from_status(int(exc.status), reason, retry_after) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"twilio: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"twilio: {type(exc).__name__}: {templates.scrub(str(exc))}", retryable=True) from exc
 
     async def close(self) -> None:
         http, self._http, self._client = self._http, None, None
@@ -166,7 +166,10 @@ class TwilioSmsNotifier(_TwilioNotifier):
         if not delivery.events:
             raise DeliveryError("sms: nothing to send", retryable=False)
         body = templates.sms_text(delivery)
-        message = await self._call(lambda c: c.messages.create_async(to=self.to, from_=self.from_, body=body))
+        callback = f"{_public_url(delivery)}{STATUS_PATH}?{_page_query(delivery)}"
+        message = await self._call(
+            lambda c: c.messages.create_async(to=self.to, from_=self.from_, body=body, status_callback=callback)
+        )
         return Sent(ref=str(message.sid), status=201)
 
 

@@ -13,7 +13,8 @@ CREATE TABLE notifications (
     severity        TEXT NOT NULL,
     data            JSONB NOT NULL,
     -- pending (due at next_at) | sending (claimed until lease_until) | done | failed (a dead letter)
-    -- | superseded (another page's send covered it: coalesced) | dropped (its endpoint is disabled)
+    -- | fallback (handed to the receiver's fallback) | coalesced (sent in another page's send: coalesced_into)
+    -- | dropped (its endpoint is disabled)
     state           TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_at         TIMESTAMPTZ NOT NULL,
@@ -44,7 +45,8 @@ CREATE TABLE notification_threads (
     PRIMARY KEY (incident_id, receiver, target)
 );
 
--- Endpoints that answered 410 Gone: nothing more is sent to them until the configuration changes them.
+-- Recipients (a webhook's URL) that answered 410 Gone: nothing more is sent to them until the configuration
+-- changes them (another URL is another recipient). `endpoint` holds the recipient.
 CREATE TABLE notification_disabled (
     receiver        TEXT NOT NULL,
     target          TEXT NOT NULL,
