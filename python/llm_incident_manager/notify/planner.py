@@ -142,48 +142,49 @@ class NotificationPlanner:
             digest = target.digest_interval is not None and severity.value in target.digest_severities
             due = next_digest(now, target.digest_interval) if digest and target.digest_interval else now
             ws.pages.append(
-                NewPage(
-                    id=uuid7(),
-                    idempotency_key=f"{incident_id}/{step}/{receiver}/{target.key}",
-                    incident_id=incident_id,
-                    event=kind.value,
-                    receiver=receiver,
-                    target=target.key,
-                    channel=target.channel,
-                    recipient=target.recipient,
-                    severity=severity.value,
-                    data=payload,
-                    next_at=due,
-                    digest=digest,
-                    created_at=now,
-                )
+                _page(incident_id, step, kind.value, target, severity.value, payload, now, next_at=due, digest=digest)
             )
             self.planned += 1
 
     def fallback_pages(self, page: Any, receiver: str, now: datetime, reason: str) -> list[NewPage]:
         """The pages that take over ``page`` (a stored page row) on the targets of ``receiver`` that take its kind
         of event (none: the page is a dead letter)."""
-        pages = []
-        for target in self.targets.get(receiver, ()):
-            if page.event not in target.events:
-                continue
-            step = page.idempotency_key.split("/")[1]
-            pages.append(
-                NewPage(
-                    id=uuid7(),
-                    idempotency_key=f"{page.incident_id}/{step}/{receiver}/{target.key}",
-                    incident_id=page.incident_id,
-                    event=page.event,
-                    receiver=receiver,
-                    target=target.key,
-                    channel=target.channel,
-                    recipient=target.recipient,
-                    severity=page.severity,
-                    data={**page.data, "fallback_from": f"{page.receiver}/{page.target}", "fallback_reason": reason},
-                    next_at=now,
-                    digest=False,
-                    created_at=now,
-                    fallback_of=page.id,
-                )
-            )
-        return pages
+        step = page.idempotency_key.split("/")[1]
+        data = {**page.data, "fallback_from": f"{page.receiver}/{page.target}", "fallback_reason": reason}
+        return [
+            _page(page.incident_id, step, page.event, target, page.severity, data, now, fallback_of=page.id)
+            for target in self.targets.get(receiver, ())
+            if page.event in target.events
+        ]
+
+
+def _page(
+    incident_id: str,
+    step: str,
+    event: str,
+    target: PlannedTarget,
+    severity: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    next_at: datetime | None = None,
+    digest: bool = False,
+    fallback_of: str | None = None,
+) -> NewPage:
+    """A page of one step of an incident for one target; its key makes it one logical page."""
+    return NewPage(
+        id=uuid7(),
+        idempotency_key=f"{incident_id}/{step}/{target.receiver}/{target.key}",
+        incident_id=incident_id,
+        event=event,
+        receiver=target.receiver,
+        target=target.key,
+        channel=target.channel,
+        recipient=target.recipient,
+        severity=severity,
+        data=data,
+        next_at=next_at or now,
+        digest=digest,
+        created_at=now,
+        fallback_of=fallback_of,
+    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -175,6 +176,20 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (``BEGIN IMMEDIATE``: the write lock up front), committed, or rolled back on any
+    error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _incident(row: sqlite3.Row) -> Incident:
     return Incident(
         id=row[0],
@@ -263,19 +278,12 @@ class SQLiteStore:
             applied = []
             for version, name, sql in migrations("sqlite"):
                 # the check and the change in one write transaction, so two processes apply each version once
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _immediate(conn):
                     if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
-                        conn.execute("ROLLBACK")
-                        continue
+                        continue  # applied already (the empty transaction commits)
                     for statement in _statements(sql):
                         conn.execute(statement)
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
                 applied.append(version)
             return applied
 
@@ -287,8 +295,7 @@ class SQLiteStore:
         flush_alerts, flush_incidents = flush_rows(flush, to_us) if flush else ([], [])
 
         def run(conn: sqlite3.Connection) -> int | None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 # counters first: the watermark they record must not cover this group's alert-log rows, whose
                 # counters are not in the bucket
                 watermark = None
@@ -298,11 +305,6 @@ class SQLiteStore:
                     watermark = int(conn.execute(_ADVANCE).fetchone()[0])
                 for name, params in rows.in_order():
                     conn.executemany(_COMMIT_SQL[name], params)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return watermark
 
         return await self._write(run)
@@ -315,18 +317,12 @@ class SQLiteStore:
 
     async def recount(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 entries = [(blob, from_us(at)) for blob, at in conn.execute(_RECOUNT)]
                 alerts, incidents = recount_rows(entries, to_us)
                 conn.executemany(_FLUSH_ALERT, alerts)
                 conn.executemany(_FLUSH_INCIDENT, incidents)
                 conn.execute(_ADVANCE)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return sum(row[0] for row in incidents)
 
         return await self._write(run)
@@ -464,14 +460,8 @@ class SQLiteStore:
             return []
 
         def run(conn: sqlite3.Connection) -> list[PageRecord]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 rows = conn.execute(sql, params).fetchall()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return sorted((_page(r) for r in rows), key=lambda p: (p.next_at, p.id))
 
         return await self._write(run)
@@ -497,18 +487,12 @@ class SQLiteStore:
         off = [(r, t, e, to_us(at), why) for r, t, e, at, why in disabled]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 conn.executemany(_FINISH_PAGE, finish)
                 conn.executemany(_INSERT_TIMELINE, events)
                 conn.executemany(_INSERT_PAGE, new)
                 conn.executemany(_UPSERT_THREAD, threads)
                 conn.executemany(_INSERT_DISABLED, off)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
         await self._write(run)
 
@@ -529,16 +513,10 @@ class SQLiteStore:
         rows = [(to_us(at), i, n, to_us(due)) for i, n, due in pages]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 conn.executemany(
                     "UPDATE notifications SET published_at = ? WHERE id = ? AND attempts = ? AND next_at = ?", rows
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
         await self._write(run)
 
