@@ -40,6 +40,8 @@ receivers:
         max_alerts: 10
     opsgenie_configs:
       - api_key: secret
+    mattermost_configs:
+      - webhook_url: https://mattermost.example.com/hooks/xyz
 inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
@@ -58,6 +60,7 @@ def test_an_alertmanager_file_checks_out_and_says_where_pages_go(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert "receiver 'team' sends to slack #ops, email ops@example.org" in done.stderr
     assert "opsgenie_configs is an Alertmanager integration lim does not send to" in done.stderr
+    assert "mattermost_configs is an Alertmanager integration lim does not send to" in done.stderr
     assert "secret" not in done.stderr
     assert "XXXX" not in done.stderr  # the incoming-webhook URL is a secret: never printed
 

@@ -82,6 +82,7 @@ ALERTMANAGER_ONLY_INTEGRATIONS = (
     "jira_configs",
     "rocketchat_configs",
     "incidentio_configs",
+    "mattermost_configs",
 )
 
 
@@ -386,6 +387,7 @@ class ReceiverConfig(_Strict, kw_only=True, frozen=True):
     jira_configs: list[Any] = []
     rocketchat_configs: list[Any] = []
     incidentio_configs: list[Any] = []
+    mattermost_configs: list[Any] = []
 
     def unsupported(self) -> list[str]:
         return [name for name in ALERTMANAGER_ONLY_INTEGRATIONS if getattr(self, name)]
