@@ -12,12 +12,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from llm_incident_manager import __version__
+from llm_incident_manager.api.alertmanager_v2 import AlertmanagerV2Controller
 from llm_incident_manager.api.auth import AuthMiddleware
 from llm_incident_manager.api.health import HealthController
 from llm_incident_manager.api.incidents import IncidentController
 from llm_incident_manager.api.ingest import IngestController, PagerDutyController
 from llm_incident_manager.api.notifications import IntegrationController, MetricsController, NotificationController
+from llm_incident_manager.api.oncall import OnCallController
 from llm_incident_manager.api.problems import exception_handlers
+from llm_incident_manager.api.silences import SilenceController
 from llm_incident_manager.clock import Clock
 from llm_incident_manager.config import Settings
 from llm_incident_manager.services import Services
@@ -48,6 +51,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             PagerDutyController,
             IncidentController,
             NotificationController,
+            SilenceController,
+            OnCallController,
+            AlertmanagerV2Controller,
             IntegrationController,
             MetricsController,
             HealthController,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import msgspec
 from llm_incident_manager import __version__
 from llm_incident_manager.auth.keys import Role, create_key
 from llm_incident_manager.clock import SystemClock
-from llm_incident_manager.config import Settings
+from llm_incident_manager.config import Settings, parse_duration
 from llm_incident_manager.configfile import ConfigError, FileConfig, load_config
 from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
@@ -111,6 +112,51 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+async def _silence(settings: Settings, args: argparse.Namespace) -> int:
+    """``lim silence add|list|expire`` on the store: a running service applies the change within its refresh
+    period (2 s); the timeline events of the incidents it covers are written here."""
+    from datetime import UTC, datetime, timedelta
+
+    from llm_incident_manager.api.silences import silence_out, to_silence_matchers
+    from llm_incident_manager.errors import LimError
+    from llm_incident_manager.routing.silences import Silencer, silence_events
+
+    store = await _with_store(settings)
+    try:
+        silencer = Silencer(store)
+        now = datetime.now(UTC)
+        try:
+            if args.silence_command == "add":
+                matchers = to_silence_matchers(list(args.matchers))
+                ends = now + timedelta(seconds=parse_duration(args.duration))
+                silence = await silencer.create(matchers, now, ends, args.author, args.comment, now)
+                await store.commit([silence_events(silence, "silence_created", await store.load_open_alerts(), now)])
+                print(silence.id)
+                return 0
+            if args.silence_command == "expire":
+                for silence_id in args.ids:
+                    silence = await silencer.expire(silence_id, now)
+                    await store.commit(
+                        [silence_events(silence, "silence_expired", await store.load_open_alerts(), now)]
+                    )
+                    print(f"expired {silence_id}", file=sys.stderr)
+                return 0
+        except (LimError, ValueError) as exc:
+            print(f"lim silence: {exc}", file=sys.stderr)
+            return 2
+        print(f"{'id':36}  {'state':8}  {'ends':25}  {'created by':16}  matchers / comment")
+        for silence in await store.list_silences():
+            out = silence_out(silence, now)
+            if out.state.value == "expired" and not args.expired:
+                continue
+            shown = ", ".join(str(m) for m in out.matchers)
+            print(f"{out.id:36}  {out.state.value:8}  {out.ends_at.isoformat(timespec='seconds'):25}  "
+                  f"{out.created_by:16}  {shown}  # {out.comment}")  # fmt: skip
+        return 0
+    finally:
+        await store.close()
+
+
 async def _replay(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
     from llm_incident_manager.correlation.replay import ReplayError, replay_file
 
@@ -146,6 +192,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", default=None, help="configuration file (default: $LIM_CONFIG)")
     replay.add_argument("--top", type=int, default=5, help="how many of the largest incidents to show")
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    silence = sub.add_parser("silence", help="manage silences").add_subparsers(dest="silence_command", required=True)
+    add = silence.add_parser("add", help="silence alerts matching every matcher; prints the silence id")
+    add.add_argument("matchers", nargs="+", help='Alertmanager matchers: alertname=GPUDown node=~"gpu-.*"')
+    add.add_argument("--comment", "-c", required=True)
+    add.add_argument("--author", "-a", default=os.environ.get("USER", "lim"))
+    add.add_argument("--duration", "-d", default="1h", help="how long (30m, 2h, 1d); default 1h")
+    listing = silence.add_parser("list", help="active and pending silences")
+    listing.add_argument("--expired", action="store_true", help="expired ones too")
+    expire = silence.add_parser("expire", help="expire silences now")
+    expire.add_argument("ids", nargs="+")
     config = sub.add_parser("config", help="the configuration file").add_subparsers(
         dest="config_command", required=True
     )
@@ -194,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
+        if args.command == "silence":
+            return asyncio.run(_silence(settings, args))
         return asyncio.run(_keys(settings, args))
     except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         print(f"lim: the database at LIM_DATABASE_URL did not answer: {exc!r}", file=sys.stderr)

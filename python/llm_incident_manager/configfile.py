@@ -9,14 +9,22 @@ rejected at load with the path of the key, e.g. ``correlation.similarity.thresho
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from llm_incident_manager.correlation.config import CorrelationConfig
 from llm_incident_manager.errors import msgspec_field
+from llm_incident_manager.escalation.config import EscalationPolicyConfig
 from llm_incident_manager.notify.config import NotificationsConfig, ReceiverConfig, UserConfig
+from llm_incident_manager.oncall.schedule import ScheduleConfig
+
+if TYPE_CHECKING:
+    from llm_incident_manager.routing.time_intervals import NamedTimeInterval
+    from llm_incident_manager.routing.tree import Router
 
 __all__ = ["ConfigError", "FileConfig", "load_config", "parse_config"]
 
@@ -29,6 +37,8 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
     notifications: NotificationsConfig = msgspec.field(default_factory=NotificationsConfig)
     users: list[UserConfig] = []
+    escalation_policies: list[EscalationPolicyConfig] = []
+    schedules: list[ScheduleConfig] = []
     # Alertmanager's sections, accepted so an alertmanager.yml loads unchanged. ``receivers`` and the root route's
     # ``receiver`` are read (docs/notifications.md); the rest of ``route``, ``inhibit_rules`` and the time
     # intervals come with the routing stage.
@@ -91,6 +101,98 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
                 msg = f"users[{i}].name: {user.name!r} is listed twice"
                 raise ValueError(msg)
             users.add(user.name)
+        schedules: set[str] = set()
+        for i, schedule in enumerate(self.schedules):
+            if schedule.name in schedules:
+                msg = f"schedules[{i}].name: {schedule.name!r} is listed twice"
+                raise ValueError(msg)
+            schedules.add(schedule.name)
+            if self.users:
+                for j, layer in enumerate(schedule.layers):
+                    for k, member in enumerate(layer.users):
+                        if member not in users:
+                            msg = f"schedules[{i}].layers[{j}].users[{k}]: no user is named {member!r}"
+                            raise ValueError(msg)
+        self._check_escalation(names, users)
+        intervals = self.time_interval_map()
+        if self.route is not None:
+            self.router(lambda name, at: intervals[name].contains(at))  # builds the tree: raises with the key's path
+        from llm_incident_manager.routing.inhibit import build_inhibitor
+
+        build_inhibitor(self.inhibit_rules)
+
+    def interval_names(self) -> list[str]:
+        """The names of ``time_intervals`` and ``mute_time_intervals`` (Alertmanager's two spellings)."""
+        return [str(entry.get("name")) for entry in (*(self.time_intervals or ()), *(self.mute_time_intervals or ()))
+                if isinstance(entry, dict)]  # fmt: skip
+
+    def time_interval_map(self) -> dict[str, NamedTimeInterval]:
+        """``time_intervals`` and ``mute_time_intervals`` by name; ValueError naming the key's path."""
+        from llm_incident_manager.routing.time_intervals import NamedTimeInterval
+
+        found: dict[str, NamedTimeInterval] = {}
+        for section, entries in (("time_intervals", self.time_intervals), ("mute_time_intervals",
+                                                                         self.mute_time_intervals)):  # fmt: skip
+            for i, raw in enumerate(entries or ()):
+                try:
+                    interval = msgspec.convert(raw, NamedTimeInterval)
+                except msgspec.ValidationError as exc:
+                    where, message = msgspec_field(str(exc))
+                    field = _POST_INIT_FIELD.match(message)
+                    if field is not None:
+                        where = f"{where}.{field.group(1)}" if where else field.group(1)
+                        message = field.group(2)
+                    msg = f"{section}[{i}].{where}: {message}" if where else f"{section}[{i}]: {message}"
+                    raise ValueError(msg) from None
+                if interval.name in found:
+                    msg = f"{section}[{i}].name: {interval.name!r} is defined twice"
+                    raise ValueError(msg)
+                found[interval.name] = interval
+        return found
+
+    def router(self, in_interval: Callable[[str, datetime], bool] | None = None) -> Router | None:
+        """The routing tree of ``route`` (None without one); time intervals from this file unless given."""
+        from llm_incident_manager.routing.tree import Router
+
+        if self.route is None:
+            return None
+        if in_interval is None:
+            intervals = self.time_interval_map()
+
+            def in_interval(name: str, at: datetime) -> bool:
+                return intervals[name].contains(at)
+
+        return Router.build(self.route, [r.name for r in self.receivers], self.interval_names(), in_interval)
+
+    def _check_escalation(self, receivers: dict[str, int], users: set[str]) -> None:
+        policies: dict[str, int] = {}
+        for i, policy in enumerate(self.escalation_policies):
+            if policy.name in policies:
+                msg = f"escalation_policies[{i}].name: {policy.name!r} is listed twice"
+                raise ValueError(msg)
+            policies[policy.name] = i
+            for j, level in enumerate(policy.levels):
+                for k, target in enumerate(level.targets):
+                    where = f"escalation_policies[{i}].levels[{j}].targets[{k}]"
+                    if target.user is not None and target.user not in users:
+                        msg = f"{where}.user: no user is named {target.user!r}"
+                        raise ValueError(msg)
+                    if target.receiver is not None and target.receiver not in receivers:
+                        msg = f"{where}.receiver: no receiver is named {target.receiver!r}"
+                        raise ValueError(msg)
+                    if target.schedule is not None and target.schedule not in self.schedule_names():
+                        msg = f"{where}.schedule: no schedule is named {target.schedule!r}"
+                        raise ValueError(msg)
+        for i, receiver in enumerate(self.receivers):
+            if receiver.escalation_policy is not None and receiver.escalation_policy not in policies:
+                msg = f"receivers[{i}].escalation_policy: no escalation policy is named {receiver.escalation_policy!r}"
+                raise ValueError(msg)
+
+    def schedule_names(self) -> set[str]:
+        return {s.name for s in self.schedules}
+
+    def policy(self, name: str) -> EscalationPolicyConfig | None:
+        return next((p for p in self.escalation_policies if p.name == name), None)
 
 
 _POST_INIT_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)

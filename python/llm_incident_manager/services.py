@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from llm_incident_manager.auth.keys import KeyCache
 from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.config import Settings
-from llm_incident_manager.configfile import FileConfig, load_config
+from llm_incident_manager.configfile import ConfigError, FileConfig, load_config
 from llm_incident_manager.correlation.state import CorrelationState
+from llm_incident_manager.domain.silences import Silence
 from llm_incident_manager.notify.runtime import NotificationRuntime
 from llm_incident_manager.pipeline.builder import IngestPipeline
 from llm_incident_manager.pipeline.dedup import DedupState
@@ -17,6 +18,8 @@ from llm_incident_manager.pipeline.projection import ProjectionBuffer
 from llm_incident_manager.pipeline.reader import IncidentReader
 from llm_incident_manager.pipeline.responder import ResponderActions
 from llm_incident_manager.pipeline.writer import GroupCommitWriter
+from llm_incident_manager.routing.inhibit import build_inhibitor
+from llm_incident_manager.routing.silences import Silencer, silence_events
 from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
 
@@ -38,6 +41,7 @@ class Services:
     responder: ResponderActions
     keys: KeyCache
     notifications: NotificationRuntime | None = None
+    silencer: Silencer | None = None
 
     @classmethod
     async def start(
@@ -51,6 +55,10 @@ class Services:
         state and starts the writer."""
         config = config if config is not None else load_config(settings.config_path)
         correlator = CorrelationState(config.correlation)
+        try:
+            inhibitor = build_inhibitor(config.inhibit_rules)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         store = store or make_store(settings)
         await store.open()
         try:
@@ -62,7 +70,10 @@ class Services:
                 log.info("recounted %d repeats logged after the last counter flush", recounted)
             buffer = ProjectionBuffer(await store.watermark())
             state = DedupState(settings.dedup_window_seconds, correlator)
-            state.load(await store.load_open_alerts(), await store.load_splits())
+            rows = await store.load_open_alerts()
+            state.load(rows, await store.load_splits())
+            if inhibitor is not None:
+                inhibitor.load(rows)
         except BaseException:
             await store.close()
             raise
@@ -72,6 +83,8 @@ class Services:
         async def reload() -> None:
             rows = await store.load_open_alerts()
             state.load(rows, await store.load_splits())
+            if inhibitor is not None:
+                inhibitor.load(rows)
             if notifications is not None:
                 notifications.reload(rows)
 
@@ -88,16 +101,20 @@ class Services:
             "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
         )
         reader = IncidentReader(store, buffer)
-        pipeline = IngestPipeline(store, state, writer)
+        silencer = Silencer(store)
+        pipeline = IngestPipeline(store, state, writer, silencer, inhibitor)
         try:
+            await silencer.load()
+            silencer.start()
             notifications = NotificationRuntime.build(
-                config, store, reader.get_incident, pipeline.ingest, settings.nats_url
+                config, store, reader.get_incident, pipeline.ingest, settings.nats_url, state, writer.submit
             )
             if notifications is not None:
                 writer.plan = notifications.plan
                 writer.after_commit = notifications.committed
                 await notifications.start(store, await store.load_open_alerts())
         except BaseException:
+            await silencer.stop()
             await writer.stop()
             await store.close()
             raise
@@ -113,9 +130,18 @@ class Services:
             responder=ResponderActions(reader, state, writer),
             keys=KeyCache(store, settings.key_cache_seconds),
             notifications=notifications,
+            silencer=silencer,
         )
 
+    async def silence_events(self, silence: Silence, kind: str) -> None:
+        """``silence_created`` / ``silence_expired`` on the timeline of every open incident the silence covers."""
+        ws = silence_events(silence, kind, await self.store.load_open_alerts(), self.clock.now())
+        if ws:
+            await self.writer.submit(ws)
+
     async def stop(self) -> None:
+        if self.silencer is not None:
+            await self.silencer.stop()
         if self.notifications is not None:
             await self.notifications.stop()
         await self.writer.stop()

@@ -96,7 +96,7 @@ def test_own_incidents_go_to_the_self_monitoring_receiver_and_resolve_forgets() 
     ws2.timeline.append(("own", T0, "resolved", "x", {}))
     planner.plan(ws2)
     assert {p.receiver for p in ws2.pages} == {"self"}
-    assert planner.receiver_of("own") == "team"  # forgotten once resolved
+    assert planner.receivers_of("own") == ("team",)  # forgotten once resolved
 
 
 def test_no_root_receiver_plans_nothing() -> None:

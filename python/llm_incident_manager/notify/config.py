@@ -373,6 +373,8 @@ class ReceiverConfig(_Strict, kw_only=True, frozen=True):
     twilio_voice_configs: list[TwilioVoiceConfig] = []
     #: ours: the receiver that takes over a page this one could not deliver (attempts exhausted, breaker open)
     fallback: str | None = None
+    #: ours: page people by this escalation policy (``escalation_policies``) besides the integrations above
+    escalation_policy: str | None = None
     # Alertmanager integrations we accept and do not deliver through
     opsgenie_configs: list[Any] = []
     victorops_configs: list[Any] = []

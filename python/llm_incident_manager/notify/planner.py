@@ -2,9 +2,10 @@
 
 Every change worth telling someone is already a timeline event of the WriteSet: ``created``, ``alert_grouped``,
 ``severity_raised``, ``alert_refired``, ``acknowledged``, ``resolved``. For each one the planner adds a page
-for every target of the incident's receiver that takes that kind of event. Until the routing issue lands, the
-receiver is the root route's (``route.receiver``), or ``notifications.self_monitoring_receiver`` for the service's
-own incidents (dead letters).
+for every target of the incident's receivers that takes that kind of event. The receivers are chosen when the
+incident opens, by the routing tree (``routing.tree``) on the labels of the alert that opened it, muted routes left
+out; the service's own incidents (dead letters) go to ``notifications.self_monitoring_receiver``. Events of a
+silenced alert (``suppressed_by``) page nobody.
 
 The page's idempotency key is ``{incident}/{step}/{receiver}/{target}``: one logical page per (incident, step,
 recipient, channel). The store drops a second page with a key it holds, so a step planned twice pages once.
@@ -13,10 +14,10 @@ recipient, channel). The store drops a second page with a key it holds, so a ste
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.domain.alerts import Severity
@@ -24,6 +25,9 @@ from llm_incident_manager.ids import uuid7
 from llm_incident_manager.notify.config import EventKind
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.writeset import NewAlert, NewPage, TimelineRow, WriteSet
+
+if TYPE_CHECKING:
+    from llm_incident_manager.escalation.engine import EscalationPlanner
 
 __all__ = ["SELF_SOURCE", "NotificationPlanner", "PlannedTarget", "step_of"]
 
@@ -81,43 +85,72 @@ class NotificationPlanner:
         root_receiver: str | None,
         self_receiver: str | None = None,
         clock: Clock | None = None,
+        route: Callable[[Mapping[str, str], datetime], list[str]] | None = None,
     ) -> None:
         #: receiver name → its targets
         self.targets = targets
         self.root = root_receiver
         self.self_receiver = self_receiver or root_receiver
         self.clock = clock or SystemClock()
-        #: open incidents: id → (severity, receiver); resolved ones are forgotten
-        self._open: dict[str, tuple[Severity, str | None]] = {}
+        #: the routing tree (``routing.tree.Router.receivers``); None sends everything to the root receiver
+        self.route = route
+        #: open incidents: id → (severity, receivers); resolved ones are forgotten
+        self._open: dict[str, tuple[Severity, tuple[str, ...]]] = {}
         #: every page planned since start (a metric)
         self.planned = 0
+        #: escalation policies of receivers (``escalation.engine.EscalationPlanner``), set by the runtime
+        self.escalation: EscalationPlanner | None = None
+
+    def _receivers(self, source: str, labels: Mapping[str, str], at: datetime) -> tuple[str, ...]:
+        """Where an incident's pages go: the routing tree on the labels of the alert that opened it (the
+        service's own incidents go to the self-monitoring receiver)."""
+        if source == SELF_SOURCE:
+            return (self.self_receiver,) if self.self_receiver else ()
+        if self.route is not None:
+            return tuple(self.route(labels, at))
+        return (self.root,) if self.root else ()
 
     def load(self, rows: Iterable[OpenAlertRow]) -> None:
-        """The open incidents' severities and receivers after a (re)start, from their alerts."""
+        """The open incidents' severities and receivers after a (re)start, from their first alert."""
         self._open.clear()
+        now = self.clock.now()
         for row in rows:
-            receiver = self.self_receiver if row.source == SELF_SOURCE else self.root
-            self._open[row.incident_id] = (row.severity, receiver)
+            if row.incident_id not in self._open:
+                labels = {**row.labels}
+                labels.setdefault("severity", row.severity.value)
+                labels.setdefault("alertname", row.title)
+                for name in ("service", "model", "env", "region", "node"):
+                    value = getattr(row, name)
+                    if value:
+                        labels.setdefault(name, value)
+                self._open[row.incident_id] = (row.severity, self._receivers(row.source, labels, now))
 
-    def receiver_of(self, incident_id: str) -> str | None:
+    def receivers_of(self, incident_id: str) -> tuple[str, ...]:
         found = self._open.get(incident_id)
-        return found[1] if found is not None else self.root
+        return found[1] if found is not None else ((self.root,) if self.root else ())
 
     def plan(self, ws: WriteSet) -> None:
         """Adds to ``ws.pages`` the pages of its timeline events."""
         if not ws.timeline:
             return
+        now = self.clock.now()
+        alerts = {(a.incident_id, a.fingerprint): a for a in ws.new_alerts} if ws.new_alerts else {}
         for n in ws.new_incidents:
-            receiver = self.self_receiver if n.source == SELF_SOURCE else self.root
-            self._open[n.id] = (n.severity, receiver)
+            first = alerts.get((n.id, n.fingerprint))
+            labels = {**(first.labels if first is not None else n.labels)}
+            labels.setdefault("severity", n.severity.value)
+            labels.setdefault("alertname", n.title)
+            for name in ("service", "model", "model_version", "provider", "region", "env", "node"):
+                value = getattr(n, name)
+                if value:
+                    labels.setdefault(name, value)
+            self._open[n.id] = (n.severity, self._receivers(n.source, labels, now))
         for incident_id, change in ws.changes.items():
             if change.severity is not None and incident_id in self._open:
                 self._open[incident_id] = (change.severity, self._open[incident_id][1])
-        now = self.clock.now()
-        alerts = {(a.incident_id, a.fingerprint): a for a in ws.new_alerts} if ws.new_alerts else {}
         for row in ws.timeline:
             kind = _KINDS.get(row[2])
-            if kind is not None:
+            if kind is not None and "suppressed_by" not in row[4]:
                 new = alerts.get((row[0], row[4].get("fingerprint", "")))
                 self._plan_event(row, kind, now, ws, new)
         for incident_id, change in ws.changes.items():
@@ -128,15 +161,15 @@ class NotificationPlanner:
         self, row: TimelineRow, kind: EventKind, now: datetime, ws: WriteSet, alert: NewAlert | None
     ) -> None:
         incident_id, at, _, actor, data = row
-        severity, receiver = self._open.get(incident_id, (Severity.HIGH, self.root))
-        if receiver is None:
+        severity, receivers = self._open.get(incident_id, (Severity.HIGH, (self.root,) if self.root else ()))
+        if not receivers:
             return
         step = step_of(kind, at, data)
         payload = {**data, "actor": actor}
         if alert is not None:  # what the templates show of the alert behind the event (links, value, threshold)
             payload["labels"] = alert.labels
             payload["annotations"] = alert.annotations
-        for target in self.targets.get(receiver, ()):
+        for target in (t for receiver in receivers for t in self.targets.get(receiver, ())):
             if kind not in target.events:
                 continue
             digest = target.digest_interval is not None and severity.value in target.digest_severities
@@ -145,6 +178,32 @@ class NotificationPlanner:
                 _page(incident_id, step, kind.value, target, severity.value, payload, now, next_at=due, digest=digest)
             )
             self.planned += 1
+        escalation = self.escalation
+        if escalation is not None:
+            if kind is EventKind.TRIGGERED:
+                for receiver in receivers:
+                    escalation.start(incident_id, receiver, severity, payload, now, ws)
+            elif kind is EventKind.ACKNOWLEDGED:
+                escalation.acknowledged(incident_id, receivers, now, ws)
+            elif kind is EventKind.RESOLVED:
+                escalation.resolved(incident_id, now, ws)
+
+    def pages_for(
+        self,
+        incident_id: str,
+        step: str,
+        kind: EventKind,
+        severity: str,
+        data: dict[str, Any],
+        now: datetime,
+        receiver: str,
+    ) -> list[NewPage]:
+        """The pages of one step on a receiver's own targets (an escalation level that names a receiver)."""
+        return [
+            _page(incident_id, step, kind.value, target, severity, data, now)
+            for target in self.targets.get(receiver, ())
+            if kind in target.events
+        ]
 
     def fallback_pages(self, page: Any, receiver: str, now: datetime, reason: str) -> list[NewPage]:
         """The pages that take over ``page`` (a stored page row) on the targets of ``receiver`` that take its kind

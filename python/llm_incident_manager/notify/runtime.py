@@ -12,14 +12,24 @@ from datetime import UTC, datetime
 
 from llm_incident_manager.configfile import ConfigError, FileConfig
 from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
+from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import Incident
 from llm_incident_manager.domain.notifications import PageRecord
+from llm_incident_manager.escalation.engine import EscalationPlanner, EscalationWorker, PersonTargets
 from llm_incident_manager.notify.channels import Target, build_targets
-from llm_incident_manager.notify.config import seconds
+from llm_incident_manager.notify.config import (
+    EmailConfig,
+    ReceiverConfig,
+    SlackConfig,
+    TwilioSmsConfig,
+    TwilioVoiceConfig,
+    seconds,
+)
 from llm_incident_manager.notify.dispatcher import Dispatcher, is_self_incident
 from llm_incident_manager.notify.jetstream import JetStreamQueue
 from llm_incident_manager.notify.planner import SELF_SOURCE, NotificationPlanner, PlannedTarget
-from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.oncall.schedule import Schedule
+from llm_incident_manager.pipeline.dedup import DedupState, OpenAlertRow
 from llm_incident_manager.pipeline.writeset import WriteSet
 from llm_incident_manager.store.protocol import Store
 
@@ -28,6 +38,29 @@ __all__ = ["NotificationRuntime"]
 log = logging.getLogger(__name__)
 
 Ingest = Callable[[Sequence[Alert], datetime], Awaitable[object]]
+
+
+def person_receivers(config: FileConfig) -> list[ReceiverConfig]:
+    """One receiver per user (``user:<name>``) with an integration for each contact method the configuration can
+    serve: a Slack DM (the Slack app's bot token), email (``global``'s ``smtp_smarthost`` and ``smtp_from``), SMS and
+    voice (the ``notifications.twilio`` account). Escalation steps page people through these."""
+    g = config.global_ or {}
+    slack_ok = bool(config.notifications.slack.bot_token)
+    email_ok = bool(g.get("smtp_smarthost")) and bool(g.get("smtp_from"))
+    tw = config.notifications.twilio
+    twilio_ok = bool(tw.account_sid and tw.auth_token and tw.from_)
+    out = []
+    for user in config.users:
+        out.append(
+            ReceiverConfig(
+                name=f"user:{user.name}",
+                slack_configs=[SlackConfig(channel=user.slack_user)] if slack_ok and user.slack_user else [],
+                email_configs=[EmailConfig(to=user.email)] if email_ok and user.email else [],
+                twilio_sms_configs=[TwilioSmsConfig(to=user.phone)] if twilio_ok and user.phone else [],
+                twilio_voice_configs=[TwilioVoiceConfig(to=user.phone)] if twilio_ok and user.phone else [],
+            )
+        )
+    return out
 
 
 def _planned(target: Target) -> PlannedTarget:
@@ -55,6 +88,8 @@ class NotificationRuntime:
         self.planner = planner
         self.dispatcher = dispatcher
         self.queue = queue
+        #: the durable timers of escalation policies (None without policies)
+        self.escalations: EscalationWorker | None = None
 
     @classmethod
     def build(
@@ -64,6 +99,8 @@ class NotificationRuntime:
         get_incident: Callable[[str], Awaitable[Incident | None]],
         ingest: Ingest,
         nats_url: str | None = None,
+        state: DedupState | None = None,
+        submit: Callable[[WriteSet], Awaitable[None]] | None = None,
     ) -> NotificationRuntime | None:
         """None when nothing is to be sent (no root receiver, or ``notifications.enabled: false``). Raises
         ConfigError when a receiver's integration cannot work (its key path in the message)."""
@@ -79,12 +116,51 @@ class NotificationRuntime:
                     log.warning("receiver %r: %s is an Alertmanager integration lim does not send to", receiver.name,
                                 name)  # fmt: skip
                 targets.extend(build_targets(receiver, settings, config.global_, timeout))
+            people = PersonTargets()
+            for receiver in person_receivers(config):
+                for target in build_targets(receiver, settings, config.global_, timeout):
+                    targets.append(target)
+                    people.add(receiver.name.removeprefix("user:"), target.channel, target.key,
+                               target.notifier.recipient)  # fmt: skip
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         by_receiver: dict[str, list[PlannedTarget]] = {}
         for target in targets:
             by_receiver.setdefault(target.receiver, []).append(_planned(target))
-        planner = NotificationPlanner(by_receiver, config.root_receiver, settings.self_monitoring_receiver)
+        try:
+            router = config.router()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        planner = NotificationPlanner(
+            by_receiver,
+            config.root_receiver,
+            settings.self_monitoring_receiver,
+            route=router.receivers if router is not None else None,
+        )
+        worker_escalations = None
+        if config.escalation_policies:
+            schedules = {s.name: Schedule.from_config(s) for s in config.schedules}
+
+            def oncall(name: str, at: datetime) -> str | None:
+                found = schedules[name].oncall(at)
+                return None if found is None else found.user
+
+            planner.escalation = EscalationPlanner(
+                {p.name: p for p in config.escalation_policies},
+                {r.name: r.escalation_policy for r in config.receivers if r.escalation_policy},
+                people,
+                oncall,
+                planner.pages_for,
+            )
+            if state is not None and submit is not None:
+                escalations = planner.escalation
+
+                async def claim(now: datetime, until: datetime) -> list[EscalationRecord]:
+                    return await store.claim_escalations(worker, now, until, 100)
+
+                worker_escalations = EscalationWorker(
+                    claim, escalations, state.incident_status, submit, state.unacknowledge
+                )
         worker = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
         async def dead_letter(page: PageRecord, reason: str, incident: Incident | None) -> None:
@@ -128,7 +204,9 @@ class NotificationRuntime:
             on_dead_letter=dead_letter,
         )
         queue = JetStreamQueue(nats_url, store, dispatcher, policy, settings.jetstream) if nats_url else None
-        return cls(targets, planner, dispatcher, queue)
+        runtime = cls(targets, planner, dispatcher, queue)
+        runtime.escalations = worker_escalations
+        return runtime
 
     async def start(self, store: Store, open_alerts: Iterable[OpenAlertRow]) -> None:
         self.planner.load(open_alerts)
@@ -137,6 +215,8 @@ class NotificationRuntime:
             self.queue.start()
         else:
             self.dispatcher.start_embedded()
+        if self.escalations is not None:
+            self.escalations.start()
 
     def reload(self, open_alerts: Iterable[OpenAlertRow]) -> None:
         self.planner.load(open_alerts)
@@ -153,6 +233,8 @@ class NotificationRuntime:
                 self.dispatcher.wake()
 
     async def stop(self) -> None:
+        if self.escalations is not None:
+            await self.escalations.stop()
         if self.queue is not None:
             await self.queue.stop()
         else:

@@ -143,6 +143,14 @@ class DedupState:
         incident.status = IncidentStatus.ACKNOWLEDGED
         return True
 
+    def unacknowledge(self, incident_id: str) -> bool:
+        """An acknowledged incident goes back to triggered (its escalation's ack timeout ran out)."""
+        incident = self._incidents.get(incident_id)
+        if incident is None or incident.status is not IncidentStatus.ACKNOWLEDGED:
+            return False
+        incident.status = IncidentStatus.TRIGGERED
+        return True
+
     def close(self, incident_id: str) -> bool:
         """Forgets a resolved incident: its fingerprints no longer match. False when it was not open."""
         incident = self._incidents.pop(incident_id, None)

@@ -27,6 +27,7 @@ __all__ = [
     "BatchLog",
     "Counter",
     "Decision",
+    "EscalationWrite",
     "IncidentChange",
     "NewAlert",
     "NewIncident",
@@ -147,6 +148,21 @@ class NewPage:
     fallback_of: str | None = None
 
 
+@dataclass(slots=True)
+class EscalationWrite:
+    """An escalation row as it is after this change (``escalation``): inserted or replaced whole."""
+
+    incident_id: str
+    receiver: str
+    policy: str
+    state: str
+    level: int
+    cycle: int
+    severity: str
+    next_at: datetime | None
+    updated_at: datetime
+
+
 #: per alert of a batch, in request order: (incident_id or None, fingerprint, action, event time in µs)
 Decision = tuple[str | None, str, str, int]
 
@@ -181,6 +197,9 @@ class WriteSet:
     splits: list[SplitRow] = field(default_factory=list)
     counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
     pages: list[NewPage] = field(default_factory=list)
+    escalations: list[EscalationWrite] = field(default_factory=list)
+    #: (incident_id, state, next_at or None, updated_at): every escalation of the incident not done yet (ack, resolve)
+    escalation_states: list[tuple[str, str, datetime | None, datetime]] = field(default_factory=list)
 
     def change(self, incident_id: str) -> IncidentChange:
         found = self.changes.get(incident_id)
@@ -200,4 +219,6 @@ class WriteSet:
             or self.splits
             or self.counters
             or self.pages
+            or self.escalations
+            or self.escalation_states
         )

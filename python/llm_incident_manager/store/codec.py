@@ -7,7 +7,19 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["EPOCH", "decode_json", "encode_json", "from_us", "from_us_opt", "to_us", "to_us_opt"]
+from llm_incident_manager.domain.silences import SilenceMatcher
+
+__all__ = [
+    "EPOCH",
+    "decode_json",
+    "decode_silence_matchers",
+    "encode_json",
+    "encode_silence_matchers",
+    "from_us",
+    "from_us_opt",
+    "to_us",
+    "to_us_opt",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -38,3 +50,15 @@ def encode_json(value: Any) -> str:
 
 def decode_json(value: str | bytes, *, str_dict: bool = True) -> Any:
     return _str_dict_decoder.decode(value) if str_dict else _any_decoder.decode(value)
+
+
+_silence_matchers = msgspec.json.Decoder(list[SilenceMatcher])
+_silence_encoder = msgspec.json.Encoder()
+
+
+def encode_silence_matchers(matchers: list[SilenceMatcher]) -> str:
+    return _silence_encoder.encode(matchers).decode()
+
+
+def decode_silence_matchers(value: str | bytes) -> list[SilenceMatcher]:
+    return _silence_matchers.decode(value)

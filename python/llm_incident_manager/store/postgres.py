@@ -14,12 +14,19 @@ from typing import Any, TypeVar
 import asyncpg
 
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
+from llm_incident_manager.domain.silences import Silence
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
-from llm_incident_manager.store.codec import decode_json, encode_json
+from llm_incident_manager.store.codec import (
+    decode_json,
+    decode_silence_matchers,
+    encode_json,
+    encode_silence_matchers,
+)
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
 from llm_incident_manager.store.rows import PAGE_COLUMNS, commit_rows, flush_rows, page, page_row, recount_rows
@@ -121,6 +128,26 @@ _INSERT_DISABLED = (
 )
 
 
+_ESCALATION_COLUMNS = "incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at"
+
+
+def _escalation(r: asyncpg.Record) -> EscalationRecord:
+    return EscalationRecord(
+        incident_id=r[0], receiver=r[1], policy=r[2], state=r[3], level=r[4], cycle=r[5], severity=r[6],
+        next_at=r[7], updated_at=r[8],
+    )  # fmt: skip
+
+
+_SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at"
+
+
+def _silence(r: asyncpg.Record) -> Silence:
+    return Silence(
+        id=r[0], matchers=decode_silence_matchers(r[1]), starts_at=r[2], ends_at=r[3], created_by=r[4],
+        comment=r[5], created_at=r[6], updated_at=r[7],
+    )  # fmt: skip
+
+
 def _page(r: asyncpg.Record) -> PageRecord:
     return PageRecord(
         id=r[0], idempotency_key=r[1], incident_id=r[2], event=r[3], receiver=r[4], target=r[5], channel=r[6],
@@ -141,6 +168,17 @@ _COMMIT_SQL = {
     "superseded": _SUPERSEDE,
     "splits": _INSERT_SPLIT,
     "pages": _INSERT_PAGE,
+    "escalations": (
+        "INSERT INTO escalations (incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (incident_id, receiver) DO UPDATE SET "
+        "policy = excluded.policy, state = excluded.state, level = excluded.level, cycle = excluded.cycle, "
+        "severity = excluded.severity, next_at = excluded.next_at, lease_until = NULL, claimed_by = NULL, "
+        "updated_at = excluded.updated_at"
+    ),
+    "escalation_states": (
+        "UPDATE escalations SET state = $1, next_at = $2, lease_until = NULL, claimed_by = NULL, updated_at = $3 "
+        "WHERE incident_id = $4 AND state <> 'done'"
+    ),
 }
 
 
@@ -439,6 +477,46 @@ class PostgresStore:
     async def page_counts(self) -> dict[str, int]:
         rows = await self.pool.fetch("SELECT state, count(*) FROM notifications GROUP BY state")
         return {r[0]: int(r[1]) for r in rows}
+
+    # -- escalations ---------------------------------------------------------------------------------
+    async def claim_escalations(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[EscalationRecord]:
+        rows = await self.pool.fetch(
+            "WITH due AS (SELECT incident_id, receiver FROM escalations WHERE next_at <= $1 AND state <> 'done' "
+            "AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+            "UPDATE escalations e SET lease_until = $2, claimed_by = $3 FROM due "
+            "WHERE e.incident_id = due.incident_id AND e.receiver = due.receiver "
+            "RETURNING e.incident_id, e.receiver, e.policy, e.state, e.level, e.cycle, e.severity, e.next_at, "
+            "e.updated_at",
+            now, lease_until, worker, limit,
+        )  # fmt: skip
+        return [_escalation(r) for r in rows]
+
+    async def list_escalations(self, incident_id: str) -> list[EscalationRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE incident_id = $1 ORDER BY receiver", incident_id
+        )
+        return [_escalation(r) for r in rows]
+
+    # -- silences ------------------------------------------------------------------------------------
+    async def save_silence(self, silence: Silence) -> None:
+        await self.pool.execute(
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) "
+            "VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET "
+            "matchers = excluded.matchers, starts_at = excluded.starts_at, ends_at = excluded.ends_at, "
+            "created_by = excluded.created_by, comment = excluded.comment, updated_at = excluded.updated_at",
+            silence.id, encode_silence_matchers(silence.matchers), silence.starts_at, silence.ends_at,
+            silence.created_by, silence.comment, silence.created_at, silence.updated_at,
+        )  # fmt: skip
+
+    async def list_silences(self) -> list[Silence]:
+        rows = await self.pool.fetch(f"SELECT {_SILENCE_COLUMNS} FROM silences ORDER BY id DESC")
+        return [_silence(r) for r in rows]
+
+    async def get_silence(self, silence_id: str) -> Silence | None:
+        row = await self.pool.fetchrow(f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE id = $1", silence_id)
+        return None if row is None else _silence(row)
 
     async def create_key(self, record: ApiKeyRecord) -> None:
         await self.pool.execute(

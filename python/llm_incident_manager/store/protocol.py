@@ -9,8 +9,10 @@ from typing import Generic, Protocol, TypeVar
 import msgspec
 
 from llm_incident_manager.domain.alerts import Severity
+from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
+from llm_incident_manager.domain.silences import Silence
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
@@ -162,6 +164,27 @@ class Store(Protocol):
     async def page_counts(self) -> dict[str, int]:
         """How many pages are in each state."""
         ...
+
+    # -- escalations (docs/oncall.md) ------------------------------------------------------------------
+    async def claim_escalations(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[EscalationRecord]:
+        """Claims due escalations (``next_at`` passed, not done, no live lease) until ``lease_until``; PostgreSQL
+        with ``FOR UPDATE SKIP LOCKED``, so one instance takes each."""
+        ...
+
+    async def list_escalations(self, incident_id: str) -> list[EscalationRecord]: ...
+
+    # -- silences (docs/routing.md) -------------------------------------------------------------------
+    async def save_silence(self, silence: Silence) -> None:
+        """Inserts the silence, or replaces the one with its id."""
+        ...
+
+    async def list_silences(self) -> list[Silence]:
+        """Every silence, newest first (expired ones too: the API filters)."""
+        ...
+
+    async def get_silence(self, silence_id: str) -> Silence | None: ...
 
     async def create_key(self, record: ApiKeyRecord) -> None: ...
 

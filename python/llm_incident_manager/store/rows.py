@@ -36,6 +36,8 @@ class CommitRows:
     superseded: list[Row] = field(default_factory=list)
     splits: list[Row] = field(default_factory=list)
     pages: list[Row] = field(default_factory=list)
+    escalations: list[Row] = field(default_factory=list)
+    escalation_states: list[Row] = field(default_factory=list)
 
     def in_order(self) -> list[tuple[str, list[Row]]]:
         """The non-empty row lists by name, in the order a commit must write them (rows before what refers to
@@ -50,6 +52,8 @@ class CommitRows:
             "superseded",
             "splits",
             "pages",
+            "escalations",
+            "escalation_states",
         )
         return [(name, rows) for name in ordered if (rows := getattr(self, name))]
 
@@ -102,6 +106,21 @@ def commit_rows(
         rows.superseded.extend((x[2], time(x[3]), x[0], x[1]) for x in ws.superseded)
         rows.splits.extend((x[0], x[1], x[2], time(x[3]), x[4]) for x in ws.splits)
         rows.pages.extend(page_row(p, time, flag) for p in ws.pages)
+        rows.escalations.extend(
+            (
+                e.incident_id,
+                e.receiver,
+                e.policy,
+                e.state,
+                e.level,
+                e.cycle,
+                e.severity,
+                opt(e.next_at),
+                time(e.updated_at),
+            )
+            for e in ws.escalations
+        )
+        rows.escalation_states.extend((state, opt(at), time(upd), iid) for iid, state, at, upd in ws.escalation_states)
     return rows
 
 

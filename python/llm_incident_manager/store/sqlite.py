@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
+from llm_incident_manager.domain.silences import Silence
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
 from llm_incident_manager.store.codec import (
     decode_json,
+    decode_silence_matchers,
     encode_json,
+    encode_silence_matchers,
     from_us,
     from_us_opt,
     to_us,
@@ -129,6 +133,26 @@ _INSERT_DISABLED = (
 )
 
 
+_ESCALATION_COLUMNS = "incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at"
+
+
+def _escalation(r: sqlite3.Row) -> EscalationRecord:
+    return EscalationRecord(
+        incident_id=r[0], receiver=r[1], policy=r[2], state=r[3], level=r[4], cycle=r[5], severity=r[6],
+        next_at=from_us_opt(r[7]), updated_at=from_us(r[8]),
+    )  # fmt: skip
+
+
+_SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at"
+
+
+def _silence(r: sqlite3.Row) -> Silence:
+    return Silence(
+        id=r[0], matchers=decode_silence_matchers(r[1]), starts_at=from_us(r[2]), ends_at=from_us(r[3]),
+        created_by=r[4], comment=r[5], created_at=from_us(r[6]), updated_at=from_us(r[7]),
+    )  # fmt: skip
+
+
 def _page(r: sqlite3.Row) -> PageRecord:
     return PageRecord(
         id=r[0], idempotency_key=r[1], incident_id=r[2], event=r[3], receiver=r[4], target=r[5], channel=r[6],
@@ -150,6 +174,17 @@ _COMMIT_SQL = {
     "superseded": _SUPERSEDE,
     "splits": _INSERT_SPLIT,
     "pages": _INSERT_PAGE,
+    "escalations": (
+        "INSERT INTO escalations (incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id, receiver) DO UPDATE SET "
+        "policy = excluded.policy, state = excluded.state, level = excluded.level, cycle = excluded.cycle, "
+        "severity = excluded.severity, next_at = excluded.next_at, lease_until = NULL, claimed_by = NULL, "
+        "updated_at = excluded.updated_at"
+    ),
+    "escalation_states": (
+        "UPDATE escalations SET state = ?, next_at = ?, lease_until = NULL, claimed_by = NULL, updated_at = ? "
+        "WHERE incident_id = ? AND state <> 'done'"
+    ),
 }
 
 
@@ -564,6 +599,63 @@ class SQLiteStore:
     async def page_counts(self) -> dict[str, int]:
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             return {r[0]: r[1] for r in conn.execute("SELECT state, count(*) FROM notifications GROUP BY state")}
+
+        return await self._read(run)
+
+    # -- escalations ---------------------------------------------------------------------------------
+    async def claim_escalations(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[EscalationRecord]:
+        now_us = to_us(now)
+
+        def run(conn: sqlite3.Connection) -> list[EscalationRecord]:
+            with _immediate(conn):
+                rows = conn.execute(
+                    "UPDATE escalations SET lease_until = ?, claimed_by = ? WHERE rowid IN (SELECT rowid FROM "
+                    "escalations WHERE next_at <= ? AND state <> 'done' AND (lease_until IS NULL OR lease_until < ?) "
+                    f"ORDER BY next_at LIMIT ?) RETURNING {_ESCALATION_COLUMNS}",
+                    (to_us(lease_until), worker, now_us, now_us, limit),
+                ).fetchall()
+            return [_escalation(r) for r in rows]
+
+        return await self._write(run)
+
+    async def list_escalations(self, incident_id: str) -> list[EscalationRecord]:
+        def run(conn: sqlite3.Connection) -> list[EscalationRecord]:
+            rows = conn.execute(
+                f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE incident_id = ? ORDER BY receiver", (incident_id,)
+            )
+            return [_escalation(r) for r in rows]
+
+        return await self._read(run)
+
+    # -- silences ------------------------------------------------------------------------------------
+    async def save_silence(self, silence: Silence) -> None:
+        row = (silence.id, encode_silence_matchers(silence.matchers), to_us(silence.starts_at), to_us(silence.ends_at),
+               silence.created_by, silence.comment, to_us(silence.created_at), to_us(silence.updated_at))  # fmt: skip
+
+        def run(conn: sqlite3.Connection) -> None:
+            with _immediate(conn):
+                conn.execute(
+                    "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "matchers = excluded.matchers, starts_at = excluded.starts_at, ends_at = excluded.ends_at, "
+                    "created_by = excluded.created_by, comment = excluded.comment, updated_at = excluded.updated_at",
+                    row,
+                )
+
+        await self._write(run)
+
+    async def list_silences(self) -> list[Silence]:
+        def run(conn: sqlite3.Connection) -> list[Silence]:
+            return [_silence(r) for r in conn.execute(f"SELECT {_SILENCE_COLUMNS} FROM silences ORDER BY id DESC")]
+
+        return await self._read(run)
+
+    async def get_silence(self, silence_id: str) -> Silence | None:
+        def run(conn: sqlite3.Connection) -> Silence | None:
+            row = conn.execute(f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE id = ?", (silence_id,)).fetchone()
+            return None if row is None else _silence(row)
 
         return await self._read(run)
 

@@ -1,0 +1,1 @@
+"""Escalation policies: who is paged next when nobody acknowledges (docs/oncall.md)."""

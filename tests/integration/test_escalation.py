@@ -1,0 +1,151 @@
+"""Escalation end to end in seconds: the real service, SMS through the twilio library to the local Twilio fake,
+the durable timers in the store. Level 1 pages at once; nobody acknowledges → level 2; acknowledge → the timer
+stops; the ack timeout brings the incident back; the policy stops after its repeats."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from llm_incident_manager.configfile import FileConfig, parse_config
+from llm_incident_manager.domain.escalations import EscalationRecord
+from llm_incident_manager.services import Services
+from tests.fakes.providers import FakeTwilio
+from tests.integration.notify_helpers import FAST, alert, eventually, ingest, service, timeline, unique
+
+ANA, BEN = "+15550001111", "+15550002222"
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+def _config(twilio: FakeTwilio, **policy: Any) -> FileConfig:
+    return parse_config(yaml.safe_dump(_doc(twilio, **policy)), "test")
+
+
+def _doc(twilio: FakeTwilio, **policy: Any) -> dict[str, Any]:
+    return {
+        "route": {"receiver": "oncall"},
+        "users": [{"name": "ana", "phone": ANA}, {"name": "ben", "phone": BEN}],
+        "schedules": [{"name": "primary", "layers": [{"rotation": "daily", "users": ["ana"]}]}],
+        "escalation_policies": [{
+            "name": "gpu", "repeat": 2,
+            "levels": [
+                {"targets": [{"schedule": "primary"}], "via": ["sms"], "escalate_after": "0.5s"},
+                {"targets": [{"user": "ben"}], "via": ["sms"], "escalate_after": "0.5s"},
+            ],
+            **policy,
+        }],
+        "receivers": [{"name": "oncall", "escalation_policy": "gpu"}],
+        "notifications": {
+            "delivery": {**FAST, "throttle": {}},
+            "twilio": {"account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "from": "+15559990000",
+                       "api_url": twilio.url},
+        },
+    }  # fmt: skip
+
+
+def _sms_to(twilio: FakeTwilio) -> list[str]:
+    return [m["To"] for m in twilio.messages()]
+
+
+async def _escalation(services: Services, incident_id: str) -> EscalationRecord:
+    [row] = await services.store.list_escalations(incident_id)
+    return row
+
+
+async def test_nobody_answers_level_two_then_acknowledge_stops_it(database_url: str, twilio: FakeTwilio) -> None:
+    async with service(database_url, _config(twilio)) as services:
+        [result] = await ingest(services, alert(unique("GPUDown")))
+        incident_id = result.incident_id
+        assert incident_id is not None
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA])  # level 1: whoever is on call, at once
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA, BEN], timeout=5)  # no ack: level 2
+        await services.responder.acknowledge(incident_id, "user:ben", _now())
+        row = await eventually(lambda: _state(services, incident_id, "acknowledged"), what="the timer stopped")
+        assert row.next_at is None  # no ack timeout: nothing more is due, ever
+        kinds = [e.kind for e in await timeline(services, incident_id)]
+        assert kinds.count("escalation_started") == 1
+        assert kinds.count("escalated") == 1
+        assert _sms_to(twilio) == [ANA, BEN]
+
+
+async def test_the_policy_stops_after_its_repeats(database_url: str, twilio: FakeTwilio) -> None:
+    async with service(database_url, _config(twilio, repeat=1)) as services:
+        [result] = await ingest(services, alert(unique("QualityDrop")))
+        incident_id = result.incident_id
+        assert incident_id is not None
+        await eventually(lambda: _state(services, incident_id, "done"), timeout=5, what="the policy exhausted")
+        kinds = [e.kind for e in await timeline(services, incident_id)]
+        assert "escalation_exhausted" in kinds
+        await twilio.wait_for(lambda r: len(twilio.messages()) >= 2)
+        assert _sms_to(twilio) == [ANA, BEN]
+
+
+async def test_the_ack_timeout_brings_the_incident_back(database_url: str, twilio: FakeTwilio) -> None:
+    async with service(database_url, _config(twilio, ack_timeout="0.5s")) as services:
+        [result] = await ingest(services, alert(unique("TokenSpike")))
+        incident_id = result.incident_id
+        assert incident_id is not None
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA])
+        await services.responder.acknowledge(incident_id, "user:ana", _now())
+        await eventually(lambda: _status(services, incident_id, "triggered"), timeout=5, what="back to triggered")
+        await twilio.wait_for(lambda r: _sms_to(twilio)[:2] == [ANA, ANA], timeout=5)  # the same level again
+        kinds = [e.kind for e in await timeline(services, incident_id)]
+        assert "ack_timeout" in kinds
+        await services.responder.resolve(incident_id, "user:ana", _now())
+        await eventually(lambda: _state(services, incident_id, "done"), what="resolve ends it")
+
+
+async def _state(services: Services, incident_id: str, state: str) -> EscalationRecord | None:
+    row = await _escalation(services, incident_id)
+    return row if row.state == state else None
+
+
+async def _status(services: Services, incident_id: str, status: str) -> bool:
+    incident = await services.reader.get_incident(incident_id)
+    return incident is not None and incident.status.value == status
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_schedule_api_oncall_shifts_and_calendar(database_url: str, twilio: FakeTwilio, tmp_path: Any) -> None:
+    from icalendar import Calendar
+
+    from tests.integration.conftest import make_settings, running
+
+    path = tmp_path / "lim.yaml"
+    doc = _doc(twilio)
+    doc["schedules"].append({"name": "sun", "preset": "follow_the_sun",
+                             "regions": {"apac": ["ana"], "emea": ["ben"], "amer": ["ana"]}})  # fmt: skip
+    path.write_text(yaml.safe_dump(doc))
+    async with running(make_settings(database_url, config_path=str(path))) as api:
+        at = "2026-03-02T10:00:00Z"
+        found = (await api.get("/api/v1/schedules/sun/oncall", params={"at": at}, role="viewer")).json()
+        assert found["oncall"]["user"] == "ben"
+        day = {"from": "2026-03-02T00:00:00Z", "to": "2026-03-03T00:00:00Z"}
+        shifts = (await api.get("/api/v1/schedules/sun/shifts", params=day)).json()
+        assert [(s["user"], s["start"][11:16]) for s in shifts["shifts"]] == [
+            ("ana", "00:00"), ("ben", "08:00"), ("ana", "16:00")
+        ]  # fmt: skip
+        ics = await api.get("/api/v1/schedules/sun/ics", params={"from": "2026-03-02T00:00:00Z",
+                                                                   "to": "2026-03-03T00:00:00Z"})  # fmt: skip
+        assert ics.headers["content-type"].startswith("text/calendar")
+        events = [c for c in Calendar.from_ical(ics.content).walk() if c.name == "VEVENT"]
+        assert len(events) == 3
+        assert (await api.get("/api/v1/schedules/nope/oncall")).status_code == 404
+        bad = await api.get("/api/v1/schedules/sun/shifts", params={"from": "2026-03-02T00:00:00"})
+        assert bad.status_code == 400
+        assert "from" in bad.text
+        users = (await api.get("/api/v1/users")).json()
+        assert [u["name"] for u in users] == ["ana", "ben"]
+        assert [p["name"] for p in (await api.get("/api/v1/escalation-policies")).json()] == ["gpu"]
