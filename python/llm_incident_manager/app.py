@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from llm_incident_manager import __version__
 from llm_incident_manager.api.alertmanager_v2 import AlertmanagerV2Controller
 from llm_incident_manager.api.auth import AuthMiddleware
+from llm_incident_manager.api.config import ConfigController
 from llm_incident_manager.api.health import HealthController
 from llm_incident_manager.api.incidents import IncidentController
 from llm_incident_manager.api.ingest import IngestController, PagerDutyController
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             NotificationController,
             SilenceController,
             OnCallController,
+            ConfigController,
             AlertmanagerV2Controller,
             IntegrationController,
             MetricsController,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm_incident_manager.auth.keys import KeyCache
 from llm_incident_manager.clock import Clock, SystemClock
@@ -42,6 +43,7 @@ class Services:
     keys: KeyCache
     notifications: NotificationRuntime | None = None
     silencer: Silencer | None = None
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def start(
@@ -79,14 +81,19 @@ class Services:
             raise
 
         notifications: NotificationRuntime | None = None
+        #: the running service, once built (what a reload of the configuration may have replaced)
+        box: list[Services] = []
 
         async def reload() -> None:
             rows = await store.load_open_alerts()
             state.load(rows, await store.load_splits())
-            if inhibitor is not None:
-                inhibitor.load(rows)
-            if notifications is not None:
-                notifications.reload(rows)
+            current = box[0] if box else None
+            inhibit = current.pipeline.inhibitor if current is not None else inhibitor
+            runtime = current.notifications if current is not None else notifications
+            if inhibit is not None:
+                inhibit.load(rows)
+            if runtime is not None:
+                runtime.reload(rows)
 
         writer = GroupCommitWriter(
             store,
@@ -118,7 +125,7 @@ class Services:
             await writer.stop()
             await store.close()
             raise
-        return cls(
+        services = cls(
             settings=settings,
             config=config,
             store=store,
@@ -132,6 +139,39 @@ class Services:
             notifications=notifications,
             silencer=silencer,
         )
+        box.append(services)
+        return services
+
+    async def reload_config(self) -> FileConfig:
+        """Reads the configuration file again, builds all of it (routes, receivers and their clients, inhibition,
+        escalation policies, schedules) and only then swaps it in; on any error the running configuration stays
+        and ConfigError says why (with the key's path). Pages already in the outbox keep their receiver and target
+        names: a target that no longer exists gives its pending pages up (fallback or dead letter)."""
+        async with self._reloading:
+            config = load_config(self.settings.config_path)
+            try:
+                inhibitor = build_inhibitor(config.inhibit_rules)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            runtime = NotificationRuntime.build(
+                config, self.store, self.reader.get_incident, self.pipeline.ingest, self.settings.nats_url,
+                self.state, self.writer.submit,
+            )  # fmt: skip
+            rows = await self.store.load_open_alerts()
+            old = self.notifications
+            if old is not None:
+                await old.stop()
+            if inhibitor is not None:
+                inhibitor.load(rows)
+            self.pipeline.inhibitor = inhibitor
+            self.writer.plan = runtime.plan if runtime is not None else None
+            self.writer.after_commit = runtime.committed if runtime is not None else None
+            if runtime is not None:
+                await runtime.start(self.store, rows)
+            self.notifications = runtime
+            self.config = config
+            log.info("configuration reloaded from %s", self.settings.config_path)
+            return config
 
     async def silence_events(self, silence: Silence, kind: str) -> None:
         """``silence_created`` / ``silence_expired`` on the timeline of every open incident the silence covers."""

@@ -149,3 +149,25 @@ async def test_schedule_api_oncall_shifts_and_calendar(database_url: str, twilio
         users = (await api.get("/api/v1/users")).json()
         assert [u["name"] for u in users] == ["ana", "ben"]
         assert [p["name"] for p in (await api.get("/api/v1/escalation-policies")).json()] == ["gpu"]
+
+
+@pytest.fixture
+def pg_url(pg_database_factory: Any) -> str:
+    url: str = pg_database_factory()
+    return url
+
+
+@pytest.mark.postgres
+async def test_two_instances_take_each_step_once(pg_url: str, twilio: FakeTwilio) -> None:
+    """Two instances on one PostgreSQL: both workers poll the same due rows; each step is taken by one of them
+    (FOR UPDATE SKIP LOCKED) and its pages are keyed, so every person gets one SMS per step."""
+    url = pg_url
+    cfg = _config(twilio, repeat=1)
+    async with service(url, cfg) as a, service(url, cfg) as b:
+        results = [(await ingest(a if i % 2 else b, alert(unique("Pair"), service=unique("svc"))))[0] for i in range(4)]
+        for r in results:
+            assert r.incident_id is not None
+            await eventually(lambda r=r: _state(a, r.incident_id or "", "done"), timeout=10, what="every policy ran")
+        assert sorted(_sms_to(twilio)) == sorted([ANA] * 4 + [BEN] * 4)
+        steps = [e for r in results for e in await timeline(a, r.incident_id or "") if e.kind == "escalated"]
+        assert len(steps) == 4

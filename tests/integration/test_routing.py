@@ -119,3 +119,34 @@ def test_bad_routes_are_refused_with_the_path(hook: FakeWebhookReceiver, route: 
     with pytest.raises(ConfigError) as raised:
         parse_config(yaml.safe_dump(doc), "test")
     assert message in str(raised.value)
+
+
+async def test_reload_swaps_a_good_configuration_and_keeps_the_old_one_on_a_bad_one(
+    database_url: str, hook: FakeWebhookReceiver, tmp_path: Any
+) -> None:
+    from tests.integration.conftest import make_settings, running
+
+    def doc(path: str) -> dict[str, Any]:
+        return {"route": {"receiver": "team"}, "notifications": {"delivery": FAST},
+                "receivers": [{"name": "team", "webhook_configs": [{"url": hook.endpoint(path)}]}]}  # fmt: skip
+
+    config = tmp_path / "lim.yaml"
+    config.write_text(yaml.safe_dump(doc("/before")))
+    async with running(make_settings(database_url, config_path=str(config))) as api:
+        await api.alerts([{"title": "First", "labels": {"service": "a"}}])
+        await hook.wait_for(lambda r: any(x.path == "/before" for x in r))
+
+        config.write_text(yaml.safe_dump(doc("/after")))
+        assert (await api.post("/api/v1/config/reload", role="responder")).status_code == 403
+        reloaded = await api.post("/api/v1/config/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json()["receivers"] == ["team"]
+        await api.alerts([{"title": "Second", "labels": {"service": "b"}}])
+        await hook.wait_for(lambda r: any(x.path == "/after" for x in r))
+
+        config.write_text("route: {receiver: nobody}\nreceivers: [{name: team}]\n")
+        refused = await api.post("/-/reload")
+        assert refused.status_code == 400
+        assert "route.receiver: no receiver is named 'nobody'" in refused.text
+        await api.alerts([{"title": "Third", "labels": {"service": "c"}}])
+        await hook.wait_for(lambda r: sum(x.path == "/after" for x in r) >= 2)  # the old configuration still runs

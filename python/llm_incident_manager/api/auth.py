@@ -13,7 +13,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from llm_incident_manager.auth.keys import KeyCache, Principal, Role
 
-__all__ = ["AuthMiddleware", "Guard", "can_act", "can_ingest", "can_read", "key_from_headers"]
+__all__ = ["AuthMiddleware", "Guard", "can_act", "can_admin", "can_ingest", "can_read", "key_from_headers"]
 
 Guard = Any
 
@@ -72,3 +72,4 @@ def _allow(*roles: Role) -> Guard:
 can_ingest = _allow(Role.INGEST, Role.ADMIN)
 can_read = _allow(Role.VIEWER, Role.RESPONDER, Role.ADMIN)
 can_act = _allow(Role.RESPONDER, Role.ADMIN)
+can_admin = _allow(Role.ADMIN)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -228,7 +228,7 @@ class EscalationWorker:
         self,
         claim: Callable[[datetime, datetime], Any],
         planner: EscalationPlanner,
-        status_of: Callable[[str], IncidentStatus | None],
+        status_of: Callable[[str], Awaitable[IncidentStatus | None]],
         submit: Callable[[WriteSet], Any],
         unacknowledge: Callable[[str], object],
         poll: float = 0.5,
@@ -268,7 +268,7 @@ class EscalationWorker:
         rows: list[EscalationRecord] = await self.claim(now, now + timedelta(seconds=self.lease))
         for row in rows:
             ws = WriteSet()
-            status = self.status_of(row.incident_id)
+            status = await self.status_of(row.incident_id)
             self.planner.step(row, now, ws, status)
             change = ws.changes.get(row.incident_id)
             if change is not None and change.status is IncidentStatus.TRIGGERED:

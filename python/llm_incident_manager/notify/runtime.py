@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from llm_incident_manager.configfile import ConfigError, FileConfig
 from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
 from llm_incident_manager.domain.escalations import EscalationRecord
-from llm_incident_manager.domain.incidents import Incident
+from llm_incident_manager.domain.incidents import Incident, IncidentStatus
 from llm_incident_manager.domain.notifications import PageRecord
 from llm_incident_manager.escalation.engine import EscalationPlanner, EscalationWorker, PersonTargets
 from llm_incident_manager.notify.channels import Target, build_targets
@@ -158,9 +158,20 @@ class NotificationRuntime:
                 async def claim(now: datetime, until: datetime) -> list[EscalationRecord]:
                     return await store.claim_escalations(worker, now, until, 100)
 
-                worker_escalations = EscalationWorker(
-                    claim, escalations, state.incident_status, submit, state.unacknowledge
-                )
+                known = state
+
+                async def status_of(incident_id: str) -> IncidentStatus | None:
+                    """The incident's status: this instance's, or the store's for an incident another instance
+                    opened (None: resolved or gone)."""
+                    found = known.incident_status(incident_id)
+                    if found is not None:
+                        return found
+                    incident = await get_incident(incident_id)
+                    if incident is None or incident.status is IncidentStatus.RESOLVED:
+                        return None
+                    return incident.status
+
+                worker_escalations = EscalationWorker(claim, escalations, status_of, submit, state.unacknowledge)
         worker = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
         async def dead_letter(page: PageRecord, reason: str, incident: Incident | None) -> None:
