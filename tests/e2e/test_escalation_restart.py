@@ -57,22 +57,32 @@ def test_kill_between_levels_the_next_fires_on_time_once(
 ) -> None:
     with LoopThread() as fakes:
         twilio = fakes.run(FakeTwilio().start())
-        server = _start(request, backend, server_factory, tmp_path, twilio)
-        with Api(server) as api:
-            [result] = api.ingest("/api/v1/alerts", [{"title": "GPU node down", "severity": "critical"}])
-        wait_until(lambda: _to(twilio) == [ANA], what="level 1")
-        first = twilio.requests[-1].at
-        server.kill()  # SIGKILL, between the levels
-        server.start()
-        wait_until(lambda: _to(twilio) == [ANA, BEN], timeout=STEP + 10, what="level 2 after the restart")
-        second = next(r.at for r in twilio.requests if r.form.get("To") == BEN)
-        assert second - first <= STEP + 2.0 + 0.5  # within 2 s of its time (and the provider's round trip)
-        with Api(server) as api:
-            timeline = api.timeline(result["incident_id"])
-        assert [e["kind"] for e in timeline].count("escalated") == 1
-        pages = [p for p in _pages(server, result["incident_id"]) if p["receiver"] == "user:ben"]
-        assert len(pages) == 1
-        fakes.run(twilio.stop())
+        try:
+            _kill_between_levels(request, backend, server_factory, tmp_path, twilio)
+        finally:
+            fakes.run(twilio.stop())
+
+
+def _kill_between_levels(
+    request: pytest.FixtureRequest, backend: str, server_factory: Any, tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    server = _start(request, backend, server_factory, tmp_path, twilio)
+    with Api(server) as api:
+        [result] = api.ingest("/api/v1/alerts", [{"title": "GPU node down", "severity": "critical"}])
+    wait_until(lambda: _to(twilio) == [ANA], what="level 1")
+    first = twilio.requests[-1].at
+    # the level-1 page marked done: what follows tests the timer, not the SMS's own at-least-once
+    wait_until(lambda: [p for p in _pages(server, result["incident_id"]) if p["state"] == "done"], what="done")
+    server.kill()  # SIGKILL, between the levels
+    server.start()
+    wait_until(lambda: _to(twilio) == [ANA, BEN], timeout=STEP + 10, what="level 2 after the restart")
+    second = next(r.at for r in twilio.requests if r.form.get("To") == BEN)
+    assert second - first <= STEP + 2.0 + 0.5  # within 2 s of its time (and the provider's round trip)
+    with Api(server) as api:
+        timeline = api.timeline(result["incident_id"])
+    assert [e["kind"] for e in timeline].count("escalated") == 1
+    pages = [p for p in _pages(server, result["incident_id"]) if p["receiver"] == "user:ben"]
+    assert len(pages) == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -81,21 +91,30 @@ def test_an_acknowledged_incident_is_not_escalated_after_a_restart(
 ) -> None:
     with LoopThread() as fakes:
         twilio = fakes.run(FakeTwilio().start())
-        server = _start(request, backend, server_factory, tmp_path, twilio)
-        with Api(server) as api:
-            [result] = api.ingest("/api/v1/alerts", [{"title": "Eval score drop", "severity": "high"}])
-            wait_until(lambda: _to(twilio) == [ANA], what="level 1")
-            acked = api.client.post(f"/api/v1/incidents/{result['incident_id']}/acknowledge")
-            assert acked.status_code == 200
-            started = datetime.fromisoformat(api.incident(result["incident_id"])["created_at"])
-        server.kill()
-        server.start()
-        # past the moment level 2 would have fired, with the worker running: nothing for ben
-        deadline = started.timestamp() + STEP + 2.5
-        with Api(server) as api:
-            wait_until(lambda: time.time() > deadline and api.incident(result["incident_id"]), what="the due time")
-        assert _to(twilio) == [ANA]
-        fakes.run(twilio.stop())
+        try:
+            _ack_then_restart(request, backend, server_factory, tmp_path, twilio)
+        finally:
+            fakes.run(twilio.stop())
+
+
+def _ack_then_restart(
+    request: pytest.FixtureRequest, backend: str, server_factory: Any, tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    server = _start(request, backend, server_factory, tmp_path, twilio)
+    with Api(server) as api:
+        [result] = api.ingest("/api/v1/alerts", [{"title": "Eval score drop", "severity": "high"}])
+        wait_until(lambda: _to(twilio) == [ANA], what="level 1")
+        wait_until(lambda: [p for p in _pages(server, result["incident_id"]) if p["state"] == "done"], what="done")
+        acked = api.client.post(f"/api/v1/incidents/{result['incident_id']}/acknowledge")
+        assert acked.status_code == 200
+        started = datetime.fromisoformat(api.incident(result["incident_id"])["created_at"])
+    server.kill()
+    server.start()
+    # past the moment level 2 would have fired, with the worker running: nothing for ben
+    deadline = started.timestamp() + STEP + 2.5
+    with Api(server) as api:
+        wait_until(lambda: time.time() > deadline and api.incident(result["incident_id"]), what="the due time")
+    assert _to(twilio) == [ANA]
 
 
 def _pages(server: ServerProcess, incident_id: str) -> list[dict[str, Any]]:

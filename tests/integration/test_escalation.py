@@ -15,7 +15,7 @@ from llm_incident_manager.configfile import FileConfig, parse_config
 from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.services import Services
 from tests.fakes.providers import FakeTwilio
-from tests.integration.notify_helpers import FAST, alert, eventually, ingest, service, timeline, unique
+from tests.integration.notify_helpers import FAST, alert, eventually, ingest, pages, service, timeline, unique
 
 ANA, BEN = "+15550001111", "+15550002222"
 
@@ -171,3 +171,37 @@ async def test_two_instances_take_each_step_once(pg_url: str, twilio: FakeTwilio
         assert sorted(_sms_to(twilio)) == sorted([ANA] * 4 + [BEN] * 4)
         steps = [e for r in results for e in await timeline(a, r.incident_id or "") if e.kind == "escalated"]
         assert len(steps) == 4
+
+
+def _rules_config(twilio: FakeTwilio) -> FileConfig:
+    doc = _doc(twilio)
+    doc["users"][0]["notification_rules"] = [{"via": "sms"}, {"via": "voice", "after": "0.7s"}]
+    doc["escalation_policies"][0]["levels"] = [{"targets": [{"user": "ana"}], "escalate_after": "1h"}]
+    return parse_config(yaml.safe_dump(doc), "test")
+
+
+async def test_notification_rules_sms_now_voice_later_unless_acknowledged(
+    database_url: str, twilio: FakeTwilio
+) -> None:
+    async with service(database_url, _rules_config(twilio)) as services:
+        [ignored] = await ingest(services, alert(unique("NobodyAnswers")))
+        await twilio.wait_for(lambda r: [m["To"] for m in twilio.calls()] == [ANA], timeout=5)  # voice, later
+        assert _sms_to(twilio) == [ANA]
+        first_sms = next(r.at for r in twilio.requests if r.path.endswith("/Messages.json"))
+        call = next(r.at for r in twilio.requests if r.path.endswith("/Calls.json"))
+        assert call - first_sms >= 0.6
+
+        [answered] = await ingest(services, alert(unique("Answered"), service=unique("svc")))
+        assert answered.incident_id is not None
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA, ANA])
+        await services.responder.acknowledge(answered.incident_id, "user:ana", _now())
+        found = await eventually(lambda: _cancelled(services, answered.incident_id or ""), timeout=5,
+                                 what="the voice page cancelled")  # fmt: skip
+        assert [p.channel for p in found] == ["voice"]
+        assert len(twilio.calls()) == 1  # only the first incident's call
+        assert ignored.incident_id is not None
+
+
+async def _cancelled(services: Services, incident_id: str) -> list[Any] | None:
+    found = [p for p in await pages(services, incident_id) if p.state.value == "cancelled"]
+    return found or None

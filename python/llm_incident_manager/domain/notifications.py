@@ -25,6 +25,8 @@ class PageState(enum.StrEnum):
     COALESCED = "coalesced"
     #: its endpoint answered 410 Gone and is disabled
     DROPPED = "dropped"
+    #: a delayed page (a user's notification rule) whose incident was acknowledged or resolved before its time
+    CANCELLED = "cancelled"
 
 
 class PageRecord(msgspec.Struct, kw_only=True):

@@ -34,7 +34,7 @@ from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import IncidentStatus
 from llm_incident_manager.escalation.config import EscalationLevel, EscalationPolicyConfig
 from llm_incident_manager.ids import uuid7
-from llm_incident_manager.notify.config import Channel, EventKind
+from llm_incident_manager.notify.config import Channel, EventKind, NotificationRule
 from llm_incident_manager.pipeline.writeset import EscalationWrite, NewPage, WriteSet
 
 __all__ = ["EscalationPlanner", "EscalationWorker", "PersonTargets", "person_receiver"]
@@ -84,6 +84,7 @@ class EscalationPlanner:
         people: PersonTargets,
         oncall: Callable[[str, datetime], str | None],
         receiver_pages: Callable[[str, str, EventKind, str, dict[str, Any], datetime, str], list[NewPage]],
+        rules: Mapping[str, Sequence[NotificationRule]] | None = None,
     ) -> None:
         self.policies = policies
         #: receiver name → its policy's name
@@ -93,6 +94,8 @@ class EscalationPlanner:
         self.oncall = oncall
         #: (incident, step, kind, severity, data, now, receiver) → the pages of a receiver's own integrations
         self.receiver_pages = receiver_pages
+        #: user → notification rules (used by levels without ``via``)
+        self.rules = rules or {}
 
     def policy_of(self, receiver: str) -> EscalationPolicyConfig | None:
         name = self.receiver_policies.get(receiver)
@@ -128,21 +131,31 @@ class EscalationPlanner:
                     reached.append(f"schedule:{target.schedule}: nobody on call")
                     continue
             assert user is not None  # noqa: S101 - a target is a user, a schedule or a receiver
-            found = self.people.reach(user, channels)
-            if not found:
-                reached.append(f"user:{user}: no contact for {', '.join(c.value for c in channels)}")
-                continue
-            for person in found:
+            rules = self.rules.get(user, ()) if level.via is None else ()
+            plan = [(r.via, r.delay) for r in rules] if rules else [(c, 0.0) for c in channels]
+            sent = []
+            for channel, delay in plan:
+                reached_by = self.people.reach(user, (channel,))
+                if not reached_by:
+                    continue
+                person = reached_by[0]
                 receiver = person_receiver(user)
+                data = payload if delay <= 0 else {**payload, "unless_acknowledged": True}
                 pages.append(
                     NewPage(
                         id=uuid7(), idempotency_key=f"{incident_id}/{step}/{receiver}/{person.key}",
                         incident_id=incident_id, event=EventKind.TRIGGERED.value, receiver=receiver,
                         target=person.key, channel=person.channel.value, recipient=person.recipient,
-                        severity=severity.value, data=payload, next_at=now, digest=False, created_at=now,
+                        severity=severity.value, data=data, next_at=now + timedelta(seconds=delay), digest=False,
+                        created_at=now,
                     )
                 )  # fmt: skip
-            reached.append(f"user:{user} via {', '.join(p.channel.value for p in found)}")
+                sent.append(person.channel.value if delay <= 0 else f"{person.channel.value} after {delay:g}s")
+            if not sent:
+                wanted = ", ".join(c.value for c, _ in plan)
+                reached.append(f"user:{user}: no contact for {wanted}")
+                continue
+            reached.append(f"user:{user} via {', '.join(sent)}")
         return pages, reached
 
     def start(

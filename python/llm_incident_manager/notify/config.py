@@ -531,13 +531,33 @@ class TwilioConfig(_Strict, kw_only=True, frozen=True):
         _from_file(self, "auth_token")
 
 
+class NotificationRule(_Strict, kw_only=True, frozen=True):
+    """How a user wants to be paged: through ``via``, ``after`` the page (``0s``: at once); a delayed one is sent
+    only while the incident is still unacknowledged."""
+
+    via: Channel
+    after: str | float = 0
+
+    def __post_init__(self) -> None:
+        if self.via not in (Channel.SLACK, Channel.EMAIL, Channel.SMS, Channel.VOICE):
+            msg = f"via: {self.via.value!r} cannot reach a person (slack, email, sms, voice)"
+            raise ValueError(msg)
+        seconds("after", self.after, allow_zero=True)
+
+    @property
+    def delay(self) -> float:
+        return seconds("after", self.after, allow_zero=True)
+
+
 class UserConfig(_Strict, kw_only=True, frozen=True):
-    """A responder, as chat and phone identify them (the routing issue adds schedules around them)."""
+    """A responder: how chat, mail and phone identify them, and how they want to be paged by escalation levels
+    that leave ``via`` out (``notification_rules``; without rules, the severity's channels)."""
 
     name: str
     email: str | None = None
     slack_user: str | None = None
     phone: str | None = None
+    notification_rules: list[NotificationRule] = []
 
 
 class NotificationsConfig(_Strict, kw_only=True, frozen=True):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llm_incident_manager.domain.incidents import Incident
+from llm_incident_manager.domain.incidents import Incident, IncidentStatus
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.notify.channels import Target
 from llm_incident_manager.notify.config import Channel, DeliveryPolicy, EventKind, seconds
@@ -230,6 +230,17 @@ class Dispatcher:
         for page in group:
             if page.incident_id not in incidents:
                 incidents[page.incident_id] = await self.get_incident(page.incident_id)
+        answered = [
+            p for p in group
+            if p.data.get("unless_acknowledged") and (i := incidents[p.incident_id]) is not None
+            and i.status is not IncidentStatus.TRIGGERED
+        ]  # fmt: skip
+        if answered:  # a delayed notification rule's page: someone answered in the meantime
+            await self._cancel(answered, now)
+            group = [p for p in group if p not in answered]
+            if not group:
+                return
+            first = group[0]
         events = [self._event(page, incident) for page in group if (incident := incidents[page.incident_id])]
         if not events:
             await self._give_up(group, "the incident no longer exists", None, target, now)
@@ -391,6 +402,18 @@ class Dispatcher:
                     await self.on_dead_letter(page, reason, incident)
                 except Exception as exc:  # the dead letter is stored and counted either way
                     log.warning("could not raise the self-monitoring alert for page %s: %r", page.id, exc)
+
+    async def _cancel(self, group: list[PageRecord], now: datetime) -> None:
+        """Pages that are no longer wanted (the incident was acknowledged or resolved before their time)."""
+        outcomes = [PageOutcome(id=p.id, state=PageState.CANCELLED, attempts=p.attempts - 1, next_at=p.next_at,
+                                done_at=now, last_error="acknowledged or resolved before its time")
+                    for p in group]  # fmt: skip
+        timeline = [(p.incident_id, now, "notification_cancelled", ACTOR,
+                     {"page": p.id, "receiver": p.receiver, "channel": p.channel, "recipient": p.recipient})
+                    for p in group]  # fmt: skip
+        await self.store.finish_pages(outcomes, now, timeline=timeline)
+        for p in group:
+            self.metrics.finished[(p.channel, PageState.CANCELLED.value)] += 1
 
     async def _release(self, group: list[PageRecord], next_at: datetime) -> None:
         """Back to pending, not counted as an attempt (throttled, or the breaker is open with no fallback): the

@@ -151,6 +151,7 @@ class NotificationRuntime:
                 people,
                 oncall,
                 planner.pages_for,
+                {u.name: u.notification_rules for u in config.users if u.notification_rules},
             )
             if state is not None and submit is not None:
                 escalations = planner.escalation
