@@ -19,7 +19,7 @@ from llm_incident_manager.api.health import HealthController
 from llm_incident_manager.api.incidents import IncidentController
 from llm_incident_manager.api.ingest import IngestController, PagerDutyController
 from llm_incident_manager.api.notifications import IntegrationController, MetricsController, NotificationController
-from llm_incident_manager.api.oncall import OnCallController
+from llm_incident_manager.api.oncall import ManagedConfigController, OnCallController
 from llm_incident_manager.api.problems import exception_handlers
 from llm_incident_manager.api.silences import SilenceController
 from llm_incident_manager.clock import Clock
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             NotificationController,
             SilenceController,
             OnCallController,
+            ManagedConfigController,
             ConfigController,
             AlertmanagerV2Controller,
             IntegrationController,

@@ -9,7 +9,7 @@ rejected at load with the path of the key, e.g. ``correlation.similarity.thresho
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,16 @@ if TYPE_CHECKING:
     from llm_incident_manager.routing.time_intervals import NamedTimeInterval
     from llm_incident_manager.routing.tree import Router
 
-__all__ = ["ConfigError", "FileConfig", "load_config", "parse_config"]
+__all__ = [
+    "MANAGED",
+    "ConfigError",
+    "FileConfig",
+    "load_config",
+    "overlay",
+    "parse_config",
+    "parse_document",
+    "read_document",
+]
 
 
 class ConfigError(ValueError):
@@ -240,3 +249,63 @@ def load_config(path: str | Path | None) -> FileConfig:
         msg = f"{path}: cannot read the configuration file: {exc.strerror}"
         raise ConfigError(msg) from None
     return parse_config(text, str(path))
+
+
+#: the sections the API manages (``config_objects``), by the kind the store keeps them under
+MANAGED = ("users", "schedules", "escalation_policies", "route")
+
+
+def read_document(path: str | Path | None) -> dict[str, Any]:
+    """The configuration file as plain data (an empty document when there is none)."""
+    if path is None or str(path) == "":
+        return {}
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        msg = f"{path}: cannot read the configuration file: {exc.strerror}"
+        raise ConfigError(msg) from None
+    try:
+        doc = msgspec.yaml.decode(text) if text.strip() else {}
+    except msgspec.DecodeError as exc:
+        msg = f"{path}: not valid YAML: {exc}"
+        raise ConfigError(msg) from None
+    if not isinstance(doc, dict):
+        msg = f"{path}: the configuration must be a mapping of sections"
+        raise ConfigError(msg)
+    return doc
+
+
+def overlay(document: dict[str, Any], objects: Sequence[tuple[str, str, Any]]) -> dict[str, Any]:
+    """The document with the API's objects laid over it: a user, schedule or escalation policy replaces the file's
+    one of the same name (or is added); ``route`` replaces the file's routing tree."""
+    doc = dict(document)
+    for kind in MANAGED[:3]:
+        items = [item for item in (doc.get(kind) or []) if isinstance(item, dict)]
+        index = {item.get("name"): i for i, item in enumerate(items)}
+        for obj_kind, name, body in objects:
+            if obj_kind != kind:
+                continue
+            if name in index:
+                items[index[name]] = body
+            else:
+                index[name] = len(items)
+                items.append(body)
+        if items or kind in doc:
+            doc[kind] = items
+    for obj_kind, _name, body in objects:
+        if obj_kind == "route":
+            doc["route"] = body
+    return doc
+
+
+def parse_document(doc: dict[str, Any], source: str = "<config>") -> FileConfig:
+    """As ``parse_config``, for a document already read (the file with the API's objects over it)."""
+    try:
+        config = msgspec.convert(doc, FileConfig)
+    except msgspec.ValidationError as exc:
+        raise _error(exc, source) from None
+    try:
+        config.check()
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config

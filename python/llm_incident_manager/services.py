@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from llm_incident_manager.auth.keys import KeyCache
 from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.config import Settings
-from llm_incident_manager.configfile import ConfigError, FileConfig, load_config
+from llm_incident_manager.configfile import ConfigError, FileConfig, overlay, parse_document, read_document
 from llm_incident_manager.correlation.state import CorrelationState
 from llm_incident_manager.domain.silences import Silence
 from llm_incident_manager.notify.runtime import NotificationRuntime
@@ -44,6 +47,8 @@ class Services:
     notifications: NotificationRuntime | None = None
     silencer: Silencer | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _seen: tuple[int, str] = (0, "")
+    _watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -55,18 +60,24 @@ class Services:
     ) -> Services:
         """Reads the configuration file, opens the store, applies migrations, rebuilds the dedup and correlation
         state and starts the writer."""
-        config = config if config is not None else load_config(settings.config_path)
-        correlator = CorrelationState(config.correlation)
-        try:
-            inhibitor = build_inhibitor(config.inhibit_rules)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        given = config
+        document = read_document(settings.config_path) if given is None else {}
         store = store or make_store(settings)
         await store.open()
         try:
             applied = await store.migrate()
             if applied:
                 log.info("applied migrations %s", applied)
+            if given is None:  # the file, with the objects managed through the API laid over it
+                objects = [(kind, name, body) for kind, name, body, _ in await store.list_config_objects()]
+                config = parse_document(overlay(document, objects), settings.config_path or "<config>")
+            else:
+                config = given
+            correlator = CorrelationState(config.correlation)
+            try:
+                inhibitor = build_inhibitor(config.inhibit_rules)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
             recounted = await store.recount()
             if recounted:
                 log.info("recounted %d repeats logged after the last counter flush", recounted)
@@ -140,7 +151,35 @@ class Services:
             silencer=silencer,
         )
         box.append(services)
+        services._seen = await services._config_signature()
+        services._watcher = asyncio.create_task(services._watch_config(), name="lim-config-watch")
         return services
+
+    async def _config_signature(self) -> tuple[int, str]:
+        objects = await self.store.list_config_objects()
+        return len(objects), max((o[3].isoformat() for o in objects), default="")
+
+    async def _watch_config(self, every: float = 5.0) -> None:
+        """Another instance changed the configuration through the API: build and swap it here too."""
+        while True:
+            await asyncio.sleep(every)  # the polling period of the shared configuration
+            try:
+                signature = await self._config_signature()
+                if signature != self._seen:
+                    self._seen = signature
+                    await self.reload_config()
+            except Exception as exc:  # the running configuration stays
+                log.warning("applying the configuration changed elsewhere failed: %r", exc)
+
+    async def effective_config(
+        self, extra: Sequence[tuple[str, str, Any]] = (), without: tuple[str, str] | None = None
+    ) -> FileConfig:
+        """The configuration file with the API's objects over it (plus ``extra``, minus ``without``: a change
+        being tried); ConfigError with the key's path when it does not hold together."""
+        objects = [(k, n, b) for k, n, b, _ in await self.store.list_config_objects() if (k, n) != without]
+        objects.extend(extra)
+        source = self.settings.config_path or "<config>"
+        return parse_document(overlay(read_document(self.settings.config_path), objects), source)
 
     async def reload_config(self) -> FileConfig:
         """Reads the configuration file again, builds all of it (routes, receivers and their clients, inhibition,
@@ -148,7 +187,7 @@ class Services:
         and ConfigError says why (with the key's path). Pages already in the outbox keep their receiver and target
         names: a target that no longer exists gives its pending pages up (fallback or dead letter)."""
         async with self._reloading:
-            config = load_config(self.settings.config_path)
+            config = await self.effective_config()
             try:
                 inhibitor = build_inhibitor(config.inhibit_rules)
             except ValueError as exc:
@@ -170,6 +209,7 @@ class Services:
                 await runtime.start(self.store, rows)
             self.notifications = runtime
             self.config = config
+            self._seen = await self._config_signature()
             log.info("configuration reloaded from %s", self.settings.config_path)
             return config
 
@@ -180,6 +220,10 @@ class Services:
             await self.writer.submit(ws)
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self.silencer is not None:
             await self.silencer.stop()
         if self.notifications is not None:

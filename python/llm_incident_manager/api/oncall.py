@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, delete, get, put
 from litestar.datastructures import State
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from llm_incident_manager.api.auth import can_read
+from llm_incident_manager.api.auth import can_admin, can_read
 from llm_incident_manager.api.problems import problem_specs
 from llm_incident_manager.errors import InvalidInput, NotFound
 from llm_incident_manager.escalation.config import EscalationPolicyConfig
@@ -22,7 +22,7 @@ from llm_incident_manager.notify.config import UserConfig
 from llm_incident_manager.oncall.schedule import OnCall, Schedule, Shift
 from llm_incident_manager.services import Services
 
-__all__ = ["OnCallController"]
+__all__ = ["ManagedConfigController", "OnCallController"]
 
 AnyRequest = Request[Any, Any, State]
 #: the longest range a rendering or a feed covers
@@ -181,3 +181,87 @@ class OnCallController(Controller):
         weeks = max((finish - begin).total_seconds() / (7 * 86400), 1 / 7)
         return [LoadOut(user=u, pages=n, pages_per_week=round(n / weeks, 2), after_hours=after[u])
                 for u, n in sorted(pages.items())]  # fmt: skip
+
+
+# -- managing the configuration's objects through the API (admin keys) -----------------------------------------
+_KINDS = {"users": "users", "schedules": "schedules", "escalation-policies": "escalation_policies"}
+
+
+def _kind(request: AnyRequest) -> str:
+    """The section a managed-object path names: ``/api/v1/<collection>/<name>``."""
+    return _KINDS[request.url.path.split("/")[3]]
+
+
+class Managed(msgspec.Struct, kw_only=True):
+    kind: str
+    name: str
+    body: dict[str, Any]
+
+
+async def _put(services: Services, kind: str, name: str, body: dict[str, Any]) -> None:
+    """Tries the configuration with the object in; stores it and swaps the new configuration in only if all of it
+    builds. A refusal is a 400 naming the key's path; nothing changes."""
+    from llm_incident_manager.configfile import ConfigError
+
+    if kind != "route" and body.get("name", name) != name:
+        raise InvalidInput.field("name", f"must be {name!r}, the name in the path")
+    if kind != "route":
+        body = {**body, "name": name}
+    try:
+        await services.effective_config(extra=[(kind, name, body)])
+    except ConfigError as exc:
+        raise InvalidInput(f"not applied: {exc}") from None
+    await services.store.put_config_object(kind, name, body, datetime.now(UTC))
+    await services.reload_config()
+
+
+async def _delete(services: Services, kind: str, name: str) -> None:
+    from llm_incident_manager.configfile import ConfigError
+    from llm_incident_manager.errors import Conflict
+
+    stored = {(k, n) for k, n, _, _ in await services.store.list_config_objects()}
+    if (kind, name) not in stored:
+        in_file = any(getattr(o, "name", None) == name for o in getattr(services.config, kind))
+        if in_file:
+            raise Conflict(f"{kind} {name!r} is defined in the configuration file: change it there")
+        raise NotFound(f"no {kind} object {name!r}")
+    try:
+        await services.effective_config(without=(kind, name))
+    except ConfigError as exc:
+        raise Conflict(f"not deleted: {exc}") from None
+    await services.store.delete_config_object(kind, name)
+    await services.reload_config()
+
+
+class ManagedConfigController(Controller):
+    """Users, schedules, escalation policies and the routing tree, created and changed through the API: stored in
+    the database, laid over the configuration file by name, and applied only when the whole configuration still
+    builds (docs/routing.md#managing-the-configuration-through-the-api)."""
+
+    path = "/api/v1"
+    tags = ["configuration"]
+
+    @put(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], guards=[can_admin],
+         status_code=200, responses=problem_specs(400, 401, 403),
+         summary="Create or replace a user, schedule or escalation policy")  # fmt: skip
+    async def put_object(self, request: AnyRequest, name: FromPath[str], data: JSONBody[dict[str, Any]]) -> Managed:
+        kind = _kind(request)
+        await _put(_services(request), kind, name, data)
+        return Managed(kind=kind, name=name, body={**data, "name": name})
+
+    @delete(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], guards=[can_admin],
+            status_code=204, responses=problem_specs(401, 403, 404, 409),
+            summary="Delete a user, schedule or escalation policy made through the API")  # fmt: skip
+    async def delete_object(self, request: AnyRequest, name: FromPath[str]) -> None:
+        await _delete(_services(request), _kind(request), name)
+
+    @get("/routes", guards=[can_read], operation_id="getRoutes", summary="The routing tree in force")
+    async def get_routes(self, request: AnyRequest) -> dict[str, Any]:
+        return dict(_services(request).config.route or {})
+
+    @put("/routes", guards=[can_admin], status_code=200, responses=problem_specs(400, 401, 403),
+         operation_id="putRoutes", summary="Replace the routing tree (Alertmanager's route syntax)")  # fmt: skip
+    async def put_routes(self, request: AnyRequest, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        services = _services(request)
+        await _put(services, "route", "root", data)
+        return dict(services.config.route or {})

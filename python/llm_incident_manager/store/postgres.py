@@ -499,6 +499,22 @@ class PostgresStore:
         )
         return [_escalation(r) for r in rows]
 
+    # -- configuration objects -----------------------------------------------------------------------
+    async def list_config_objects(self) -> list[tuple[str, str, Any, datetime]]:
+        rows = await self.pool.fetch("SELECT kind, name, body, updated_at FROM config_objects ORDER BY kind, name")
+        return [(r[0], r[1], decode_json(r[2], str_dict=False), r[3]) for r in rows]
+
+    async def put_config_object(self, kind: str, name: str, body: Any, at: datetime) -> None:
+        await self.pool.execute(
+            "INSERT INTO config_objects (kind, name, body, updated_at) VALUES ($1, $2, $3::jsonb, $4) "
+            "ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            kind, name, encode_json(body), at,
+        )  # fmt: skip
+
+    async def delete_config_object(self, kind: str, name: str) -> bool:
+        result = await self.pool.execute("DELETE FROM config_objects WHERE kind = $1 AND name = $2", kind, name)
+        return str(result).endswith(" 1")
+
     # -- silences ------------------------------------------------------------------------------------
     async def save_silence(self, silence: Silence) -> None:
         await self.pool.execute(

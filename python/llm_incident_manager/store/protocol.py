@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -174,6 +174,15 @@ class Store(Protocol):
         ...
 
     async def list_escalations(self, incident_id: str) -> list[EscalationRecord]: ...
+
+    # -- configuration objects managed through the API --------------------------------------------------
+    async def list_config_objects(self) -> list[tuple[str, str, Any, datetime]]:
+        """(kind, name, body, updated_at) of every object, by kind and name."""
+        ...
+
+    async def put_config_object(self, kind: str, name: str, body: Any, at: datetime) -> None: ...
+
+    async def delete_config_object(self, kind: str, name: str) -> bool: ...
 
     # -- silences (docs/routing.md) -------------------------------------------------------------------
     async def save_silence(self, silence: Silence) -> None:

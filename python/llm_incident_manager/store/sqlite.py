@@ -629,6 +629,33 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    # -- configuration objects -----------------------------------------------------------------------
+    async def list_config_objects(self) -> list[tuple[str, str, Any, datetime]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, Any, datetime]]:
+            rows = conn.execute("SELECT kind, name, body, updated_at FROM config_objects ORDER BY kind, name")
+            return [(r[0], r[1], decode_json(r[2], str_dict=False), from_us(r[3])) for r in rows]
+
+        return await self._read(run)
+
+    async def put_config_object(self, kind: str, name: str, body: Any, at: datetime) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            with _immediate(conn):
+                conn.execute(
+                    "INSERT INTO config_objects (kind, name, body, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                    (kind, name, encode_json(body), to_us(at)),
+                )
+
+        await self._write(run)
+
+    async def delete_config_object(self, kind: str, name: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            with _immediate(conn):
+                cur = conn.execute("DELETE FROM config_objects WHERE kind = ? AND name = ?", (kind, name))
+            return cur.rowcount > 0
+
+        return await self._write(run)
+
     # -- silences ------------------------------------------------------------------------------------
     async def save_silence(self, silence: Silence) -> None:
         row = (silence.id, encode_silence_matchers(silence.matchers), to_us(silence.starts_at), to_us(silence.ends_at),
