@@ -28,10 +28,11 @@ async def _check_receivers(config: FileConfig) -> list[str]:
     delivers to; raises ConfigError naming the key of one that cannot work."""
     from llm_incident_manager.notify.channels import build_targets
     from llm_incident_manager.notify.config import seconds
+    from llm_incident_manager.notify.runtime import person_receivers
 
     timeout = seconds("timeout", config.notifications.delivery.timeout)
     report = []
-    for receiver in config.receivers:
+    for receiver in [*config.receivers, *person_receivers(config)]:
         try:
             targets = build_targets(receiver, config.notifications, config.global_, timeout)
         except ValueError as exc:

@@ -18,7 +18,7 @@ import msgspec
 
 from llm_incident_manager.correlation.config import CorrelationConfig
 from llm_incident_manager.errors import msgspec_field
-from llm_incident_manager.escalation.config import EscalationPolicyConfig
+from llm_incident_manager.escalation.config import EscalationPolicyConfig, TeamConfig
 from llm_incident_manager.notify.config import NotificationsConfig, ReceiverConfig, UserConfig
 from llm_incident_manager.oncall.schedule import ScheduleConfig
 
@@ -48,6 +48,7 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     users: list[UserConfig] = []
     escalation_policies: list[EscalationPolicyConfig] = []
     schedules: list[ScheduleConfig] = []
+    teams: list[TeamConfig] = []
     # Alertmanager's sections, accepted so an alertmanager.yml loads unchanged. ``receivers`` and the root route's
     # ``receiver`` are read (docs/notifications.md); the rest of ``route``, ``inhibit_rules`` and the time
     # intervals come with the routing stage.
@@ -117,11 +118,16 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
                 raise ValueError(msg)
             schedules.add(schedule.name)
             if self.users:
-                for j, layer in enumerate(schedule.layers):
-                    for k, member in enumerate(layer.users):
-                        if member not in users:
-                            msg = f"schedules[{i}].layers[{j}].users[{k}]: no user is named {member!r}"
-                            raise ValueError(msg)
+                named = [(f"layers[{j}].users[{k}]", m) for j, layer in enumerate(schedule.layers)
+                         for k, m in enumerate(layer.users)]  # fmt: skip
+                named += [(f"overrides[{j}].user", o.user) for j, o in enumerate(schedule.overrides)]
+                if schedule.regions is not None:
+                    named += [(f"regions.{region}[{k}]", m) for region in ("apac", "emea", "amer")
+                              for k, m in enumerate(getattr(schedule.regions, region))]  # fmt: skip
+                for where, member in named:
+                    if member not in users:
+                        msg = f"schedules[{i}].{where}: no user is named {member!r}"
+                        raise ValueError(msg)
         self._check_escalation(names, users)
         intervals = self.time_interval_map()
         if self.route is not None:
@@ -174,6 +180,19 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
         return Router.build(self.route, [r.name for r in self.receivers], self.interval_names(), in_interval)
 
     def _check_escalation(self, receivers: dict[str, int], users: set[str]) -> None:
+        teams: set[str] = set()
+        for i, team in enumerate(self.teams):
+            if team.name in teams:
+                msg = f"teams[{i}].name: {team.name!r} is listed twice"
+                raise ValueError(msg)
+            teams.add(team.name)
+            for k, member in enumerate(team.members):
+                if member not in users:
+                    msg = f"teams[{i}].members[{k}]: no user is named {member!r}"
+                    raise ValueError(msg)
+            if team.schedule is not None and team.schedule not in self.schedule_names():
+                msg = f"teams[{i}].schedule: no schedule is named {team.schedule!r}"
+                raise ValueError(msg)
         policies: dict[str, int] = {}
         for i, policy in enumerate(self.escalation_policies):
             if policy.name in policies:
@@ -191,6 +210,9 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
                         raise ValueError(msg)
                     if target.schedule is not None and target.schedule not in self.schedule_names():
                         msg = f"{where}.schedule: no schedule is named {target.schedule!r}"
+                        raise ValueError(msg)
+                    if target.team is not None and target.team not in {t.name for t in self.teams}:
+                        msg = f"{where}.team: no team is named {target.team!r}"
                         raise ValueError(msg)
         for i, receiver in enumerate(self.receivers):
             if receiver.escalation_policy is not None and receiver.escalation_policy not in policies:

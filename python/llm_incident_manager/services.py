@@ -125,8 +125,9 @@ class Services:
             await silencer.load()
             silencer.start()
             notifications = NotificationRuntime.build(
-                config, store, reader.get_incident, pipeline.ingest, settings.nats_url, state, writer.submit
-            )
+                config, store, reader.get_incident, pipeline.ingest, settings.nats_url, state, writer.submit,
+                clock,
+            )  # fmt: skip
             if notifications is not None:
                 writer.plan = notifications.plan
                 writer.after_commit = notifications.committed
@@ -194,7 +195,7 @@ class Services:
                 raise ConfigError(str(exc)) from None
             runtime = NotificationRuntime.build(
                 config, self.store, self.reader.get_incident, self.pipeline.ingest, self.settings.nats_url,
-                self.state, self.writer.submit,
+                self.state, self.writer.submit, self.clock,
             )  # fmt: skip
             rows = await self.store.load_open_alerts()
             old = self.notifications

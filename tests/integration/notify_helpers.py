@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from llm_incident_manager.clock import Clock
 from llm_incident_manager.config import Settings
 from llm_incident_manager.configfile import FileConfig, parse_config
 from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
@@ -43,8 +44,10 @@ def config(receivers: list[dict[str, Any]], root: str | None = None, **notificat
 
 
 @asynccontextmanager
-async def service(database_url: str, cfg: FileConfig, **settings: Any) -> AsyncIterator[Services]:
-    services = await Services.start(Settings(database_url=database_url, **settings), config=cfg)
+async def service(
+    database_url: str, cfg: FileConfig, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[Services]:
+    services = await Services.start(Settings(database_url=database_url, **settings), config=cfg, clock=clock)
     try:
         yield services
     finally:

@@ -5,7 +5,7 @@ stops; the ack timeout brings the incident back; the policy stops after its repe
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -146,6 +146,7 @@ async def test_schedule_api_oncall_shifts_and_calendar(database_url: str, twilio
         bad = await api.get("/api/v1/schedules/sun/shifts", params={"from": "2026-03-02T00:00:00"})
         assert bad.status_code == 400
         assert "from" in bad.text
+        assert (await api.get("/api/v1/users", role="viewer")).status_code == 403  # phone numbers are personal
         users = (await api.get("/api/v1/users")).json()
         assert [u["name"] for u in users] == ["ana", "ben"]
         assert [p["name"] for p in (await api.get("/api/v1/escalation-policies")).json()] == ["gpu"]
@@ -205,3 +206,74 @@ async def test_notification_rules_sms_now_voice_later_unless_acknowledged(
 async def _cancelled(services: Services, incident_id: str) -> list[Any] | None:
     found = [p for p in await pages(services, incident_id) if p.state.value == "cancelled"]
     return found or None
+
+
+async def test_the_whole_escalation_under_an_injected_clock(database_url: str, twilio: FakeTwilio) -> None:
+    """The timers by an injected clock: nothing is due until the clock moves past ``escalate_after``; each move
+    takes exactly one step; acknowledge, and no move of the clock pages anyone again."""
+    from llm_incident_manager.clock import ManualClock
+
+    clock = ManualClock(datetime.now(UTC))
+    cfg = _config(twilio, levels=[
+        {"targets": [{"user": "ana"}], "via": ["sms"], "escalate_after": "5m"},
+        {"targets": [{"user": "ben"}], "via": ["sms"], "escalate_after": "10m"},
+    ])  # fmt: skip
+    async with service(database_url, cfg, clock=clock) as services:
+        assert services.notifications is not None
+        worker = services.notifications.escalations
+        assert worker is not None
+        await worker.stop()  # this test takes the steps itself
+        [result] = await ingest(services, alert(unique("Injected")))
+        incident_id = result.incident_id or ""
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA])
+        clock.advance(timedelta(minutes=4, seconds=59))
+        assert await worker.run_once() == 0  # not yet
+        clock.advance(timedelta(seconds=2))
+        assert await worker.run_once() == 1  # T+5: level 2
+        await twilio.wait_for(lambda r: _sms_to(twilio) == [ANA, BEN])
+        assert await worker.run_once() == 0  # taken once
+        await services.responder.acknowledge(incident_id, "user:ben", clock.now())
+        await eventually(lambda: _state(services, incident_id, "acknowledged"), what="the timer stopped")
+        clock.advance(timedelta(hours=6))
+        assert await worker.run_once() == 0  # never after the acknowledgement
+        assert _sms_to(twilio) == [ANA, BEN]
+
+
+async def test_the_severity_matrix_digests_low_and_holds_medium_for_business_hours(
+    database_url: str, twilio: FakeTwilio
+) -> None:
+    from llm_incident_manager.clock import ManualClock
+    from llm_incident_manager.domain.alerts import Severity
+
+    saturday = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
+    doc = _doc(twilio, levels=[{"targets": [{"user": "ana"}]}])  # no via, no escalate_after: the matrix decides
+    doc["users"][0]["email"] = "ana@example.com"
+    doc["users"][0]["slack_user"] = "U01ANA"
+    doc["notifications"]["slack"] = {"bot_token": "xoxb-not-used-before-monday"}
+    doc["global"] = {"smtp_smarthost": "127.0.0.1:9", "smtp_from": "lim@example.com"}
+    cfg = parse_config(yaml.safe_dump(doc), "test")
+    async with service(database_url, cfg, clock=ManualClock(saturday)) as services:
+        [low] = await ingest(services, alert(unique("DiskLow"), Severity.LOW))
+        [medium] = await ingest(services, alert(unique("Drift"), Severity.MEDIUM, service=unique("svc")))
+        low_pages = [p for p in await pages(services, low.incident_id) if p.receiver == "user:ana"]
+        assert [(p.channel, p.digest) for p in low_pages] == [("email", True)]
+        assert low_pages[0].next_at == datetime(2026, 3, 7, 12, 15, tzinfo=UTC)  # the next 15-minute digest
+        medium_pages = [p for p in await pages(services, medium.incident_id) if p.receiver == "user:ana"]
+        assert [(p.channel, p.next_at) for p in medium_pages] == [
+            ("slack", datetime(2026, 3, 9, 9, 0, tzinfo=UTC))  # Saturday noon: held for Monday's business hours
+        ]
+        [row] = await services.store.list_escalations(low.incident_id or "")
+        assert row.next_at is None  # low: no escalation past the first level
+
+
+async def test_a_team_target_pages_its_on_call_or_every_member(database_url: str, twilio: FakeTwilio) -> None:
+    doc = _doc(twilio, levels=[{"targets": [{"team": "gpu"}, {"team": "leads"}], "via": ["sms"],
+                                "escalate_after": "1h"}])  # fmt: skip
+    doc["users"].append({"name": "cara", "phone": "+15550003333"})
+    doc["teams"] = [
+        {"name": "gpu", "members": ["ana", "ben"], "schedule": "primary"},  # primary: ana is on call
+        {"name": "leads", "members": ["ben", "cara"]},  # no schedule: everyone
+    ]
+    async with service(database_url, parse_config(yaml.safe_dump(doc), "test")) as services:
+        await ingest(services, alert(unique("TeamPage")))
+        await twilio.wait_for(lambda r: sorted(_sms_to(twilio)) == sorted([ANA, BEN, "+15550003333"]))

@@ -95,6 +95,9 @@ async def test_a_firing_source_inhibits_its_targets_on_the_same_node(
         events = (await services.store.list_timeline(same.incident_id or "", None, 50)).items
         assert any(str(e.data.get("suppressed_by", "")).startswith("inhibit_rules[0]:") for e in events)
 
+        # the inhibited incident paged nobody when it opened: its resolution pages nobody either
+        await ingest(services, alert("LatencyHigh", Severity.MEDIUM, resolve=True, node="gpu-7", service="chat"))
+        assert await pages(services, same.incident_id) == []
         await ingest(services, alert("GPUNodeDown", resolve=True, node="gpu-7", service="infra"))
         [after] = await ingest(services, alert("LatencyHigh", Severity.MEDIUM, node="gpu-7", service="api"))
         assert after.action is not Action.SUPPRESSED
@@ -110,6 +113,7 @@ async def test_a_firing_source_inhibits_its_targets_on_the_same_node(
         ({"receiver": "default", "routes": [{"receiver": "gpu", "mute_time_intervals": ["never"]}]},
          "route.routes[0].mute_time_intervals[0]"),
         ({"receiver": "default", "routes": [{"receiver": "gpu", "continu": True}]}, "route.routes[0].continu"),
+        ({"receiver": "default", "mute_time_intervals": ["always"]}, "route: the root route matches every alert"),
     ],
 )  # fmt: skip
 def test_bad_routes_are_refused_with_the_path(hook: FakeWebhookReceiver, route: dict[str, Any], message: str) -> None:

@@ -82,6 +82,13 @@ def test_events_and_send_resolved_parse() -> None:
         ({"notifications": {"jetstream": {"subject": "a.>"}}}, "notifications.jetstream.subject"),
         ({"notifications": {"self_monitoring_receiver": "nobody"}}, "notifications.self_monitoring_receiver"),
         ({"users": [{"name": "a"}, {"name": "a"}]}, "users[1].name"),
+        ({"users": [{"name": "a", "phone": "555-0100"}]}, "users[0].phone: '555-0100' is not a phone number"),
+        ({"users": [{"name": "a"}], "teams": [{"name": "t", "members": ["zed"]}]},
+         "teams[0].members[0]: no user is named 'zed'"),
+        ({"users": [{"name": "a", "time_zone": "Mars/Olympus"}]}, "users[0].time_zone"),
+        ({"users": [{"name": "a"}], "schedules": [{"name": "s", "layers": [{"rotation": "daily", "users": ["a"]}],
+          "overrides": [{"user": "zed", "start": "2026-01-01T00:00", "end": "2026-01-02T00:00"}]}]},
+         "schedules[0].overrides[0].user: no user is named 'zed'"),
     ],
 )  # fmt: skip
 def test_bad_values_name_their_key(doc: dict[str, object], message: str) -> None:

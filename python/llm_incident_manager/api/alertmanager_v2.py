@@ -107,7 +107,7 @@ class AlertmanagerV2Controller(Controller):
 
     @post("/alerts", guards=[can_ingest], status_code=200, operation_id="amPostAlerts",
           summary="Alertmanager API v2: post alerts (Prometheus, amtool alert add)")  # fmt: skip
-    async def post_alerts(self, request: AnyRequest) -> Response[None]:
+    async def post_alerts(self, request: AnyRequest) -> Response[bytes]:
         services = _services(request)
         principal: Principal = request.user
         body = await request.body()
@@ -120,7 +120,7 @@ class AlertmanagerV2Controller(Controller):
         alerts = [_postable_to_alert(item, f"[{i}].", ctx) for i, item in enumerate(items)]
         if alerts:
             await services.pipeline.ingest(alerts, ctx.received_at)
-        return Response(None, status_code=200)
+        return Response(b"", status_code=200, media_type="application/json")  # Alertmanager answers an empty 200
 
     @get("/silences", guards=[can_read], operation_id="amGetSilences",
          summary="Alertmanager API v2: silences, filtered by matchers (amtool silence query)")  # fmt: skip

@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, delete, get, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from llm_incident_manager.api.auth import can_admin, can_read
+from llm_incident_manager.api.auth import can_act, can_admin, can_read
 from llm_incident_manager.api.problems import problem_specs
 from llm_incident_manager.errors import InvalidInput, NotFound
 from llm_incident_manager.escalation.config import EscalationPolicyConfig
@@ -138,7 +138,8 @@ class OnCallController(Controller):
     async def policies(self, request: AnyRequest) -> list[EscalationPolicyConfig]:
         return list(_services(request).config.escalation_policies)
 
-    @get("/users", guards=[can_read], operation_id="listUsers", summary="Users and their contact methods")
+    @get("/users", guards=[can_act], operation_id="listUsers",
+         summary="Users and their contact methods (responders and admins: phone numbers are personal)")  # fmt: skip
     async def users(self, request: AnyRequest) -> list[UserConfig]:
         return list(_services(request).config.users)
 

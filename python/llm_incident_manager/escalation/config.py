@@ -31,6 +31,7 @@ __all__ = [
     "EscalationLevel",
     "EscalationPolicyConfig",
     "EscalationTarget",
+    "TeamConfig",
 ]
 
 #: the seed's severity matrix: how a level without ``via`` pages
@@ -52,18 +53,33 @@ DEFAULT_AFTER: dict[Severity, float | None] = {
 _PERSON_CHANNELS = (Channel.SLACK, Channel.EMAIL, Channel.SMS, Channel.VOICE)
 
 
+class TeamConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A team: its members, and the schedule that says which of them is on call (without one, a page to the team
+    goes to every member)."""
+
+    name: str
+    members: list[str] = []
+    schedule: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.members and self.schedule is None:
+            msg = "members: a team needs members or a schedule"
+            raise ValueError(msg)
+
+
 class EscalationTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """Exactly one of: a user, whoever is on call on a schedule, or a receiver (its integrations, e.g. a team
-    channel)."""
+    """Exactly one of: a user, whoever is on call on a schedule, a team's on-call (or all its members), or a
+    receiver (its integrations, e.g. a team channel)."""
 
     user: str | None = None
     schedule: str | None = None
+    team: str | None = None
     receiver: str | None = None
 
     def __post_init__(self) -> None:
-        given = [name for name in ("user", "schedule", "receiver") if getattr(self, name)]
+        given = [name for name in ("user", "schedule", "team", "receiver") if getattr(self, name)]
         if len(given) != 1:
-            msg = "user: give exactly one of user, schedule, receiver"
+            msg = "user: give exactly one of user, schedule, team, receiver"
             raise ValueError(msg)
 
 

@@ -28,13 +28,21 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import IncidentStatus
-from llm_incident_manager.escalation.config import EscalationLevel, EscalationPolicyConfig
+from llm_incident_manager.escalation.config import (
+    EscalationLevel,
+    EscalationPolicyConfig,
+    EscalationTarget,
+    TeamConfig,
+)
 from llm_incident_manager.ids import uuid7
 from llm_incident_manager.notify.config import Channel, EventKind, NotificationRule
+from llm_incident_manager.notify.planner import next_digest
 from llm_incident_manager.pipeline.writeset import EscalationWrite, NewPage, WriteSet
 
 __all__ = ["EscalationPlanner", "EscalationWorker", "PersonTargets", "person_receiver"]
@@ -43,8 +51,27 @@ log = logging.getLogger(__name__)
 ACTOR = "escalation"
 
 
+#: low and info pages of levels that leave ``via`` to the severity matrix go into an email digest this often
+DIGEST_INTERVAL = 900.0
+#: business hours of the severity matrix's medium pages: Monday to Friday, 09:00 to 18:00 in the user's time zone
+BUSINESS_START, BUSINESS_END = 9, 18
+
+
 def person_receiver(user: str) -> str:
     return f"user:{user}"
+
+
+def business_hours_start(now: datetime, zone: str | None) -> datetime | None:
+    """None within business hours (Mon-Fri 09:00 to 18:00 in ``zone``, default UTC), else when they next begin."""
+    tz = ZoneInfo(zone or "UTC")
+    local = now.astimezone(tz)
+    if local.weekday() < 5 and BUSINESS_START <= local.hour < BUSINESS_END:
+        return None
+    day = local.date() if local.hour < BUSINESS_START else local.date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    start = datetime(day.year, day.month, day.day, BUSINESS_START, tzinfo=tz)
+    return start.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +112,8 @@ class EscalationPlanner:
         oncall: Callable[[str, datetime], str | None],
         receiver_pages: Callable[[str, str, EventKind, str, dict[str, Any], datetime, str], list[NewPage]],
         rules: Mapping[str, Sequence[NotificationRule]] | None = None,
+        zones: Mapping[str, str] | None = None,
+        teams: Mapping[str, TeamConfig] | None = None,
     ) -> None:
         self.policies = policies
         #: receiver name → its policy's name
@@ -96,6 +125,10 @@ class EscalationPlanner:
         self.receiver_pages = receiver_pages
         #: user → notification rules (used by levels without ``via``)
         self.rules = rules or {}
+        #: user → IANA time zone of their business hours
+        self.zones = zones or {}
+        #: team name → the team
+        self.teams = teams or {}
 
     def policy_of(self, receiver: str) -> EscalationPolicyConfig | None:
         name = self.receiver_policies.get(receiver)
@@ -124,39 +157,77 @@ class EscalationPlanner:
                                                  now, target.receiver))  # fmt: skip
                 reached.append(f"receiver:{target.receiver}")
                 continue
-            user = target.user
-            if target.schedule is not None:
-                user = self.oncall(target.schedule, now)
-                if user is None:
-                    reached.append(f"schedule:{target.schedule}: nobody on call")
-                    continue
-            assert user is not None  # noqa: S101 - a target is a user, a schedule or a receiver
-            rules = self.rules.get(user, ()) if level.via is None else ()
-            plan = [(r.via, r.delay) for r in rules] if rules else [(c, 0.0) for c in channels]
-            sent = []
-            for channel, delay in plan:
-                reached_by = self.people.reach(user, (channel,))
-                if not reached_by:
-                    continue
-                person = reached_by[0]
-                receiver = person_receiver(user)
-                data = payload if delay <= 0 else {**payload, "unless_acknowledged": True}
-                pages.append(
-                    NewPage(
-                        id=uuid7(), idempotency_key=f"{incident_id}/{step}/{receiver}/{person.key}",
-                        incident_id=incident_id, event=EventKind.TRIGGERED.value, receiver=receiver,
-                        target=person.key, channel=person.channel.value, recipient=person.recipient,
-                        severity=severity.value, data=data, next_at=now + timedelta(seconds=delay), digest=False,
-                        created_at=now,
-                    )
-                )  # fmt: skip
-                sent.append(person.channel.value if delay <= 0 else f"{person.channel.value} after {delay:g}s")
-            if not sent:
-                wanted = ", ".join(c.value for c, _ in plan)
-                reached.append(f"user:{user}: no contact for {wanted}")
-                continue
-            reached.append(f"user:{user} via {', '.join(sent)}")
+            for user in self._users_of(target, now, reached):
+                pages.extend(self._person_pages(incident_id, user, level, channels, severity, payload, now, step,
+                                                reached))  # fmt: skip
         return pages, reached
+
+    def _users_of(self, target: EscalationTarget, now: datetime, reached: list[str]) -> list[str]:
+        """A user; whoever is on call on a schedule; a team's on-call (its schedule), or all its members."""
+        if target.user is not None:
+            return [target.user]
+        team = self.teams.get(target.team) if target.team is not None else None
+        schedule = target.schedule or (team.schedule if team is not None else None)
+        if schedule is not None:
+            user = self.oncall(schedule, now)
+            if user is None:
+                reached.append(f"schedule:{schedule}: nobody on call")
+                return []
+            return [user]
+        return list(team.members) if team is not None else []
+
+    def _person_pages(
+        self,
+        incident_id: str,
+        user: str,
+        level: EscalationLevel,
+        channels: tuple[Channel, ...],
+        severity: Severity,
+        payload: dict[str, Any],
+        now: datetime,
+        step: str,
+        reached: list[str],
+    ) -> list[NewPage]:
+        rules = self.rules.get(user, ()) if level.via is None else ()
+        plan = [(r.via, r.delay) for r in rules] if rules else [(c, 0.0) for c in channels]
+        # the seed's matrix, where the level leaves ``via`` to it: medium waits for business hours, low and info
+        # go into the email digest
+        by_matrix = level.via is None and not rules
+        digest = by_matrix and severity in (Severity.LOW, Severity.INFO)
+        hold = business_hours_start(now, self.zones.get(user)) if by_matrix and severity is Severity.MEDIUM else None
+        pages: list[NewPage] = []
+        sent = []
+        for rule, (channel, delay) in enumerate(plan):
+            reached_by = self.people.reach(user, (channel,))
+            if not reached_by:
+                continue
+            person = reached_by[0]
+            receiver = person_receiver(user)
+            data = payload if delay <= 0 else {**payload, "unless_acknowledged": True}
+            due = now + timedelta(seconds=delay)
+            if digest:
+                due = next_digest(now, DIGEST_INTERVAL)
+            elif hold is not None:
+                due = max(due, hold)
+            pages.append(
+                NewPage(
+                    id=uuid7(), idempotency_key=f"{incident_id}/{step}/{receiver}/{person.key}#{rule}",
+                    incident_id=incident_id, event=EventKind.TRIGGERED.value, receiver=receiver, target=person.key,
+                    channel=person.channel.value, recipient=person.recipient, severity=severity.value, data=data,
+                    next_at=due, digest=digest, created_at=now,
+                )
+            )  # fmt: skip
+            label = person.channel.value if delay <= 0 else f"{person.channel.value} after {delay:g}s"
+            if digest:
+                label += " (digest)"
+            elif hold is not None:
+                label += f" (business hours: {hold.isoformat()})"
+            sent.append(label)
+        if sent:
+            reached.append(f"user:{user} via {', '.join(sent)}")
+        else:
+            reached.append(f"user:{user}: no contact for {', '.join(c.value for c, _ in plan)}")
+        return pages
 
     def start(
         self, incident_id: str, receiver: str, severity: Severity, data: dict[str, Any], now: datetime, ws: WriteSet
@@ -246,6 +317,7 @@ class EscalationWorker:
         unacknowledge: Callable[[str], object],
         poll: float = 0.5,
         lease: float = 30.0,
+        clock: Clock | None = None,
     ) -> None:
         self.claim = claim
         self.planner = planner
@@ -255,6 +327,8 @@ class EscalationWorker:
         self.poll = poll
         self.lease = lease
         self.steps = 0
+        #: the time steps are due by (tests inject a ManualClock and take steps by moving it)
+        self.clock = clock or SystemClock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -277,7 +351,7 @@ class EscalationWorker:
                 await asyncio.sleep(self.poll)  # the polling period of the durable timers
 
     async def run_once(self) -> int:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         rows: list[EscalationRecord] = await self.claim(now, now + timedelta(seconds=self.lease))
         for row in rows:
             ws = WriteSet()

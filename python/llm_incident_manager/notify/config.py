@@ -558,6 +558,22 @@ class UserConfig(_Strict, kw_only=True, frozen=True):
     slack_user: str | None = None
     phone: str | None = None
     notification_rules: list[NotificationRule] = []
+    #: the user's IANA time zone: their business hours (Mon-Fri 09:00 to 18:00) for medium pages by the severity matrix
+    time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (KeyError, ValueError):
+            msg = f"time_zone: {self.time_zone!r} is not an IANA time zone (e.g. Europe/Berlin)"
+            raise ValueError(msg) from None
+        if self.phone is not None:
+            digits = self.phone.removeprefix("+")
+            if not self.phone.startswith("+") or not digits.isdigit() or not 6 <= len(digits) <= 15:
+                msg = f"phone: {self.phone!r} is not a phone number in E.164 form (+15550001234)"
+                raise ValueError(msg)
 
 
 class NotificationsConfig(_Strict, kw_only=True, frozen=True):

@@ -16,9 +16,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from llm_incident_manager.clock import Clock, SystemClock
 from llm_incident_manager.domain.incidents import Incident, IncidentStatus
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.notify.channels import Target
@@ -48,10 +49,6 @@ class DispatchMetrics:
     latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -65,6 +62,7 @@ class Dispatcher:
         worker_id: str,
         on_dead_letter: DeadLetterHook | None = None,
         disabled: set[tuple[str, str, str]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
         self.get_incident = get_incident
@@ -76,6 +74,8 @@ class Dispatcher:
         self.worker_id = worker_id
         self.on_dead_letter = on_dead_letter
         self.disabled = disabled if disabled is not None else set()
+        #: when pages fall due (the service's clock; tests inject one)
+        self.clock = clock or SystemClock()
         self.metrics = DispatchMetrics()
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.throttles: dict[tuple[str, str], Throttle] = {}
@@ -107,7 +107,7 @@ class Dispatcher:
 
     def _wake_at(self, when: datetime) -> None:
         """Wakes the embedded loop when a retry falls due before the next poll would notice."""
-        delay = (when - _utc_now()).total_seconds()
+        delay = (when - self.clock.now()).total_seconds()
         if self._task is None or delay >= self._poll:
             return
         loop = asyncio.get_running_loop()
@@ -141,7 +141,7 @@ class Dispatcher:
 
     async def run_claimed(self, ids: Sequence[str] | None = None) -> set[str]:
         """As ``run_once``; returns the ids of the pages it claimed."""
-        now = _utc_now()
+        now = self.clock.now()
         pages = await self.store.claim_pages(
             self.worker_id, now, now + timedelta(seconds=self._lease), self.policy.batch, ids
         )
@@ -168,7 +168,7 @@ class Dispatcher:
         holds back is coalesced: the last send it allows carries all the rest, or, with none allowed now, they
         wait for the next token and then go together. A digest group is one send."""
         first = group[0]
-        now = _utc_now()
+        now = self.clock.now()
         mono = time.monotonic()
         target = self.targets.get((first.receiver, first.target))
         if target is None:
@@ -225,7 +225,7 @@ class Dispatcher:
     async def _deliver(self, group: list[PageRecord], target: Target, breaker: Breaker) -> None:
         """One send carrying ``group`` (one page, or several coalesced), and its outcome."""
         first = group[0]
-        now = _utc_now()
+        now = self.clock.now()
         incidents: dict[str, Incident | None] = {}
         for page in group:
             if page.incident_id not in incidents:
@@ -423,7 +423,7 @@ class Dispatcher:
                         last_error=p.last_error, last_status=p.last_status)
             for p in group
         ]  # fmt: skip
-        await self.store.finish_pages(outcomes, _utc_now())
+        await self.store.finish_pages(outcomes, self.clock.now())
         self._wake_at(next_at)
 
     # -- helpers -------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class NotificationPlanner:
         self._open: dict[str, tuple[Severity, tuple[str, ...]]] = {}
         #: every page planned since start (a metric)
         self.planned = 0
+        #: open incidents that opened suppressed and have paged nobody since
+        self._quiet: set[str] = set()
         #: escalation policies of receivers (``escalation.engine.EscalationPlanner``), set by the runtime
         self.escalation: EscalationPlanner | None = None
 
@@ -150,12 +152,34 @@ class NotificationPlanner:
                 self._open[incident_id] = (change.severity, self._open[incident_id][1])
         for row in ws.timeline:
             kind = _KINDS.get(row[2])
-            if kind is not None and "suppressed_by" not in row[4]:
-                new = alerts.get((row[0], row[4].get("fingerprint", "")))
-                self._plan_event(row, kind, now, ws, new)
+            if kind is None:
+                continue
+            incident_id = row[0]
+            if "suppressed_by" in row[4]:
+                if kind is EventKind.TRIGGERED:  # opened silenced or inhibited: quiet until something pages
+                    self._quiet.add(incident_id)
+                elif kind in (EventKind.ACKNOWLEDGED, EventKind.RESOLVED):
+                    self._escalation_only(incident_id, kind, now, ws)
+                continue
+            if incident_id in self._quiet and kind in (EventKind.ACKNOWLEDGED, EventKind.RESOLVED):
+                # nobody was told it opened: nobody is told it was answered (its escalation still ends)
+                self._escalation_only(incident_id, kind, now, ws)
+                continue
+            self._quiet.discard(incident_id)
+            new = alerts.get((incident_id, row[4].get("fingerprint", "")))
+            self._plan_event(row, kind, now, ws, new)
         for incident_id, change in ws.changes.items():
             if change.resolved_at is not None:
                 self._open.pop(incident_id, None)
+                self._quiet.discard(incident_id)
+
+    def _escalation_only(self, incident_id: str, kind: EventKind, now: datetime, ws: WriteSet) -> None:
+        if self.escalation is None:
+            return
+        if kind is EventKind.ACKNOWLEDGED:
+            self.escalation.acknowledged(incident_id, self.receivers_of(incident_id), now, ws)
+        else:
+            self.escalation.resolved(incident_id, now, ws)
 
     def _plan_event(
         self, row: TimelineRow, kind: EventKind, now: datetime, ws: WriteSet, alert: NewAlert | None

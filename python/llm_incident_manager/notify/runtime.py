@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from llm_incident_manager.clock import Clock
 from llm_incident_manager.configfile import ConfigError, FileConfig
 from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
 from llm_incident_manager.domain.escalations import EscalationRecord
@@ -18,7 +19,9 @@ from llm_incident_manager.domain.notifications import PageRecord
 from llm_incident_manager.escalation.engine import EscalationPlanner, EscalationWorker, PersonTargets
 from llm_incident_manager.notify.channels import Target, build_targets
 from llm_incident_manager.notify.config import (
+    Authorization,
     EmailConfig,
+    HTTPConfig,
     ReceiverConfig,
     SlackConfig,
     TwilioSmsConfig,
@@ -50,11 +53,19 @@ def person_receivers(config: FileConfig) -> list[ReceiverConfig]:
     tw = config.notifications.twilio
     twilio_ok = bool(tw.account_sid and tw.auth_token and tw.from_)
     out = []
+    # a user's Slack page is always a DM through the Web API with the app's bot token, whatever ``global`` says
+    dm_url = config.notifications.slack.api_url.rstrip("/") + "/chat.postMessage"
+    bot = HTTPConfig(authorization=Authorization(credentials=config.notifications.slack.bot_token))
     for user in config.users:
+        slack = (
+            [SlackConfig(channel=user.slack_user, api_url=dm_url, http_config=bot)]
+            if slack_ok and user.slack_user
+            else []
+        )
         out.append(
             ReceiverConfig(
                 name=f"user:{user.name}",
-                slack_configs=[SlackConfig(channel=user.slack_user)] if slack_ok and user.slack_user else [],
+                slack_configs=slack,
                 email_configs=[EmailConfig(to=user.email)] if email_ok and user.email else [],
                 twilio_sms_configs=[TwilioSmsConfig(to=user.phone)] if twilio_ok and user.phone else [],
                 twilio_voice_configs=[TwilioVoiceConfig(to=user.phone)] if twilio_ok and user.phone else [],
@@ -101,6 +112,7 @@ class NotificationRuntime:
         nats_url: str | None = None,
         state: DedupState | None = None,
         submit: Callable[[WriteSet], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
     ) -> NotificationRuntime | None:
         """None when nothing is to be sent (no root receiver, or ``notifications.enabled: false``). Raises
         ConfigError when a receiver's integration cannot work (its key path in the message)."""
@@ -135,6 +147,7 @@ class NotificationRuntime:
             by_receiver,
             config.root_receiver,
             settings.self_monitoring_receiver,
+            clock=clock,
             route=router.receivers if router is not None else None,
         )
         worker_escalations = None
@@ -152,6 +165,8 @@ class NotificationRuntime:
                 oncall,
                 planner.pages_for,
                 {u.name: u.notification_rules for u in config.users if u.notification_rules},
+                {u.name: u.time_zone for u in config.users},
+                {t.name: t for t in config.teams},
             )
             if state is not None and submit is not None:
                 escalations = planner.escalation
@@ -172,7 +187,9 @@ class NotificationRuntime:
                         return None
                     return incident.status
 
-                worker_escalations = EscalationWorker(claim, escalations, status_of, submit, state.unacknowledge)
+                worker_escalations = EscalationWorker(
+                    claim, escalations, status_of, submit, state.unacknowledge, clock=clock
+                )
         worker = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
         async def dead_letter(page: PageRecord, reason: str, incident: Incident | None) -> None:
@@ -214,6 +231,7 @@ class NotificationRuntime:
             settings.public_url,
             worker,
             on_dead_letter=dead_letter,
+            clock=clock,
         )
         queue = JetStreamQueue(nats_url, store, dispatcher, policy, settings.jetstream) if nats_url else None
         runtime = cls(targets, planner, dispatcher, queue)

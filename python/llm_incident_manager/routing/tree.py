@@ -80,6 +80,10 @@ def _compile(cfg: RouteConfig, path: str, parent: Route | None, receivers: set[s
         matchers.extend(from_legacy(cfg.match, cfg.match_re))
     except MatcherError as exc:
         raise RoutingError(f"{path}.match_re: {exc}") from None
+    if parent is None and (matchers or cfg.continue_ or cfg.mute_time_intervals or cfg.active_time_intervals):
+        raise RoutingError(
+            f"{path}: the root route matches every alert: it takes no matchers, continue or time intervals"
+        )
     receiver = cfg.receiver or (parent.receiver if parent is not None else None)
     if receiver is None:
         raise RoutingError(f"{path}.receiver: is required on the root route")
@@ -90,8 +94,6 @@ def _compile(cfg: RouteConfig, path: str, parent: Route | None, receivers: set[s
         for i, name in enumerate(names):
             if name not in intervals:
                 raise RoutingError(f"{path}.{key}[{i}]: no time interval is named {name!r}")
-    if parent is None and (matchers or cfg.continue_):
-        raise RoutingError(f"{path}: the root route matches every alert: it takes no matchers and no continue")
     route = Route(
         path=path,
         receiver=receiver,
