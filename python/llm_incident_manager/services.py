@@ -73,7 +73,10 @@ class Services:
                 config = parse_document(overlay(document, objects), settings.config_path or "<config>")
             else:
                 config = given
-            correlator = CorrelationState(config.correlation)
+            router = config.router() if config.route is not None else None
+            correlator = CorrelationState(
+                config.correlation, route_group_by=router.group_by if router is not None else None
+            )
             try:
                 inhibitor = build_inhibitor(config.inhibit_rules)
             except ValueError as exc:

@@ -154,3 +154,34 @@ async def test_reload_swaps_a_good_configuration_and_keeps_the_old_one_on_a_bad_
         assert "route.receiver: no receiver is named 'nobody'" in refused.text
         await api.alerts([{"title": "Third", "labels": {"service": "c"}}])
         await hook.wait_for(lambda r: sum(x.path == "/after" for x in r) >= 2)  # the old configuration still runs
+
+
+async def test_a_routes_group_by_groups_its_alerts(database_url: str, hook: FakeWebhookReceiver) -> None:
+    """Alertmanager's per-route grouping: the route an alert goes to says which labels make one incident."""
+    doc = {
+        "route": {"receiver": "default", "group_by": ["alertname", "cluster"], "routes": [
+            {"matchers": ['team="gpu"'], "receiver": "gpu", "group_by": ["node"]},
+            {"matchers": ['team="batch"'], "receiver": "quality", "group_by": ["..."]},
+        ]},
+        "receivers": [{"name": n, "webhook_configs": [{"url": hook.endpoint(f"/{n}")}]}
+                      for n in ("default", "gpu", "quality")],
+        "notifications": {"delivery": FAST},
+    }  # fmt: skip
+    async with service(database_url, parse_config(yaml.safe_dump(doc), "test")) as services:
+        # the root's grouping: same alertname and cluster, different services → one incident
+        [a] = await ingest(services, alert("KVCacheEvictions", cluster="eu1", service="chat"))
+        [b] = await ingest(services, alert("KVCacheEvictions", cluster="eu1", service="search"))
+        assert b.incident_id == a.incident_id
+        assert b.action is Action.GROUPED
+        # the gpu route's grouping: same node, different alertnames → one incident
+        [c] = await ingest(services, alert("GPUMemoryHigh", team="gpu", node="gpu-3", service="infer"))
+        [d] = await ingest(services, alert("GPUThrottling", team="gpu", node="gpu-3", service="train"))
+        assert d.incident_id == c.incident_id
+        events = (await services.store.list_timeline(c.incident_id or "", None, 50)).items
+        [grouped] = [e for e in events if e.kind == "alert_grouped"]
+        assert grouped.data["rule"] == "label_group"
+        assert grouped.data["group_by"] == ["node"]
+        # '...': every label set its own group → no label grouping
+        [e] = await ingest(services, alert("JobSlow", team="batch", service="etl", cluster="x"))
+        [f] = await ingest(services, alert("JobSlow", team="batch", service="etl2", cluster="x"))
+        assert f.incident_id != e.incident_id

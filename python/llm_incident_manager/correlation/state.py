@@ -24,7 +24,7 @@ for similarity per alert), so the cost per alert does not grow with the number o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,8 @@ class Features:
     group_window: float = 0.0
     resources: tuple[tuple[str, str], ...] = ()
     vector: bytes = b""
+    #: the alert's severity word ("" where unknown: alerts rebuilt from the store)
+    severity: str = ""
 
     @property
     def env(self) -> str | None:
@@ -180,8 +182,15 @@ class _Incident:
 class CorrelationState:
     """Open incidents as correlation sees them, with the indexes the rules look them up by."""
 
-    def __init__(self, config: CorrelationConfig, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        config: CorrelationConfig,
+        embedder: Embedder | None = None,
+        route_group_by: Callable[[Mapping[str, str]], tuple[str, ...] | None] | None = None,
+    ) -> None:
         self.config = config
+        #: the ``group_by`` of the route an alert goes to (Alertmanager's per-route grouping), or None to keep ours
+        self.route_group_by = route_group_by
         self.window = config.window_seconds
         sim = config.similarity
         self.sim_window = config.rule_window(sim.window)
@@ -210,7 +219,8 @@ class CorrelationState:
         out = []
         for alert, fp in zip(alerts, fingerprints, strict=True):
             dims = {name: value for name in _DIMENSIONS if (value := getattr(alert, name))}
-            out.append(Features(fp, alert.title, "", dims, alert.labels, key_scope(alert), alert.source))
+            out.append(Features(fp, alert.title, "", dims, alert.labels, key_scope(alert), alert.source,
+                                severity=alert.severity.value))  # fmt: skip
         self._complete(out)
         return out
 
@@ -248,8 +258,22 @@ class CorrelationState:
             return f"{feat.source}: {feat.norm}"
         return feat.dims.get(name, "")
 
+    def _route_group_by(self, feat: Features) -> tuple[str, ...] | None:
+        """The group_by of the route the alert goes to, on the labels routing sees (docs/routing.md)."""
+        if self.route_group_by is None:
+            return None
+        labels = {**feat.dims, **feat.labels}
+        labels.setdefault("alertname", self._label(feat, "alertname"))
+        if feat.severity:
+            labels.setdefault("severity", feat.severity)
+        return self.route_group_by(labels)
+
     def _derive(self, feat: Features) -> None:
-        group_by, window = self._service_grouping.get(feat.service or "", (self._group_by, self.window))
+        default = self._group_by
+        routed = self._route_group_by(feat) if (feat.service or "") not in self._service_grouping else None
+        if routed is not None:  # a route's group_by (a per-service override of ours still wins)
+            default = routed
+        group_by, window = self._service_grouping.get(feat.service or "", (default, self.window))
         if group_by:
             values = tuple(self._label(feat, name) for name in group_by)
             if any(values):

@@ -136,6 +136,15 @@ class Router:
     def routes(self, labels: Mapping[str, str]) -> list[Route]:
         return self.root.match(labels)
 
+    def group_by(self, labels: Mapping[str, str]) -> tuple[str, ...] | None:
+        """The grouping of the first route the alert ends at (inherited from its parents), for correlation's label
+        rule: None when no route sets one (ours stays), ``()`` for Alertmanager's ``['...']`` (every label set its
+        own group: no label grouping)."""
+        found = self.routes(labels)[0].group_by
+        if found is None:
+            return None
+        return () if "..." in found else tuple(found)
+
     def muted(self, route: Route, at: datetime) -> bool:
         if any(self._in_interval(name, at) for name in route.mute):
             return True
