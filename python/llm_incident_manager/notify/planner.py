@@ -25,6 +25,7 @@ from llm_incident_manager.ids import uuid7
 from llm_incident_manager.notify.config import EventKind
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.writeset import NewAlert, NewPage, TimelineRow, WriteSet
+from llm_incident_manager.routing.labels import row_labels
 
 if TYPE_CHECKING:
     from llm_incident_manager.escalation.engine import EscalationPlanner
@@ -118,14 +119,7 @@ class NotificationPlanner:
         now = self.clock.now()
         for row in rows:
             if row.incident_id not in self._open:
-                labels = {**row.labels}
-                labels.setdefault("severity", row.severity.value)
-                labels.setdefault("alertname", row.title)
-                for name in ("service", "model", "env", "region", "node"):
-                    value = getattr(row, name)
-                    if value:
-                        labels.setdefault(name, value)
-                self._open[row.incident_id] = (row.severity, self._receivers(row.source, labels, now))
+                self._open[row.incident_id] = (row.severity, self._receivers(row.source, row_labels(row), now))
 
     def receivers_of(self, incident_id: str) -> tuple[str, ...]:
         found = self._open.get(incident_id)

@@ -17,9 +17,10 @@ import msgspec
 
 from llm_incident_manager.domain.alerts import AlertStatus
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
+from llm_incident_manager.routing.labels import row_labels
 from llm_incident_manager.routing.matchers import Matcher, MatcherError, from_legacy, matches_all, parse_matchers
 
-__all__ = ["InhibitRuleConfig", "Inhibitor", "build_inhibitor", "row_labels"]
+__all__ = ["InhibitRuleConfig", "Inhibitor", "build_inhibitor"]
 
 
 class InhibitRuleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -84,18 +85,6 @@ def build_inhibitor(rules: Sequence[Any] | None) -> Inhibitor | None:
             raise ValueError(msg) from None
         compiled.append(_Rule(i, source, target, tuple(cfg.equal)))
     return Inhibitor(compiled)
-
-
-def row_labels(row: OpenAlertRow) -> dict[str, str]:
-    """The labels a stored open alert is matched on (as ``routing_labels`` builds them for a new alert)."""
-    labels = dict(row.labels)
-    labels.setdefault("severity", row.severity.value)
-    labels.setdefault("alertname", row.title)
-    for name in ("service", "model", "env", "region", "node"):
-        value = getattr(row, name)
-        if value:
-            labels.setdefault(name, value)
-    return labels
 
 
 class Inhibitor:

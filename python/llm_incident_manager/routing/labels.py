@@ -3,9 +3,14 @@ normalised alert knows when the sender did not say it as a label (docs/routing.m
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from llm_incident_manager.domain.alerts import Alert
 
-__all__ = ["routing_labels"]
+if TYPE_CHECKING:
+    from llm_incident_manager.pipeline.dedup import OpenAlertRow
+
+__all__ = ["routing_labels", "row_labels"]
 
 _DIMS = ("service", "model", "model_version", "provider", "region", "env", "node")
 
@@ -19,5 +24,18 @@ def routing_labels(alert: Alert) -> dict[str, str]:
     for name in _DIMS:
         value = getattr(alert, name)
         if value is not None:
+            labels.setdefault(name, value)
+    return labels
+
+
+def row_labels(row: OpenAlertRow) -> dict[str, str]:
+    """The labels a stored open alert is matched on after a restart (as ``routing_labels`` builds them for a new
+    alert; the store keeps the incident's severity, not each alert's)."""
+    labels = dict(row.labels)
+    labels.setdefault("severity", row.severity.value)
+    labels.setdefault("alertname", row.title)
+    for name in ("service", "model", "env", "region", "node"):
+        value = getattr(row, name)
+        if value:
             labels.setdefault(name, value)
     return labels
