@@ -67,12 +67,19 @@ class ServerProcess:
         raise RuntimeError(f"lim serve did not become ready: {self.log.read_text()[-2000:]}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kills the whole process group (granian's main process and its worker)."""
+        """Kills the whole process group (granian's main process and its worker). A main process still there 30 s
+        after a SIGTERM is SIGKILLed: granian's main process has been seen to hang when its worker got the group's
+        SIGTERM first, and a test's teardown must not hang with it."""
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
         self.proc = None
 
 
