@@ -8,7 +8,6 @@ rejected at load with the path of the key, e.g. ``correlation.similarity.thresho
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from llm_incident_manager.correlation.config import CorrelationConfig
-from llm_incident_manager.errors import msgspec_field
+from llm_incident_manager.errors import config_field, convert_section
 from llm_incident_manager.escalation.config import EscalationPolicyConfig, TeamConfig
 from llm_incident_manager.notify.config import NotificationsConfig, ReceiverConfig, UserConfig
 from llm_incident_manager.oncall.schedule import ScheduleConfig
@@ -62,7 +61,7 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
 
     @property
     def root_receiver(self) -> str | None:
-        """The root route's receiver: until the routing stage lands, every incident is sent there."""
+        """The root route's receiver: where an alert no child route catches goes."""
         receiver = (self.route or {}).get("receiver")
         return receiver if isinstance(receiver, str) and receiver else None
 
@@ -149,16 +148,7 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
         for section, entries in (("time_intervals", self.time_intervals), ("mute_time_intervals",
                                                                          self.mute_time_intervals)):  # fmt: skip
             for i, raw in enumerate(entries or ()):
-                try:
-                    interval = msgspec.convert(raw, NamedTimeInterval)
-                except msgspec.ValidationError as exc:
-                    where, message = msgspec_field(str(exc))
-                    field = _POST_INIT_FIELD.match(message)
-                    if field is not None:
-                        where = f"{where}.{field.group(1)}" if where else field.group(1)
-                        message = field.group(2)
-                    msg = f"{section}[{i}].{where}: {message}" if where else f"{section}[{i}]: {message}"
-                    raise ValueError(msg) from None
+                interval = convert_section(raw, NamedTimeInterval, f"{section}[{i}]")
                 if interval.name in found:
                     msg = f"{section}[{i}].name: {interval.name!r} is defined twice"
                     raise ValueError(msg)
@@ -226,18 +216,9 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
         return next((p for p in self.escalation_policies if p.name == name), None)
 
 
-_POST_INIT_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
-
-
 def _error(exc: msgspec.ValidationError, source: str) -> ConfigError:
-    """``lim.yaml: correlation.window: '3x' is not a duration``. The path comes from msgspec as for request bodies
-    (``errors.msgspec_field``); a check in a ``__post_init__`` names its field at the start of the
-    message, and msgspec gives the path of the struct, so the two are joined."""
-    path, message = msgspec_field(str(exc))
-    field = _POST_INIT_FIELD.match(message)
-    if field is not None:
-        path = f"{path}.{field.group(1)}" if path else field.group(1)
-        message = field.group(2)
+    """``lim.yaml: correlation.window: '3x' is not a duration`` (the key's path: ``errors.config_field``)."""
+    path, message = config_field(exc)
     return ConfigError(f"{source}: {path}: {message}" if path else f"{source}: {message}")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -16,6 +16,8 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Unavailable",
+    "config_field",
+    "convert_section",
     "field_error_from_msgspec",
     "msgspec_field",
 ]
@@ -139,3 +141,30 @@ def msgspec_field(text: str, body: bytes | None = None) -> tuple[str, str]:
     if unknown is not None:
         return _join(path, unknown.group(1)), "unknown key"
     return path, message
+
+
+#: a ``__post_init__`` check names its field at the start of its message: ``threshold: must be in (0, 1]``
+_POST_INIT_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
+
+T = TypeVar("T")
+
+
+def config_field(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(key path, message) of a configuration value msgspec refused: its path, with the field a
+    ``__post_init__`` check named joined on (msgspec gives the path of the struct only)."""
+    path, message = msgspec_field(str(exc))
+    field = _POST_INIT_FIELD.match(message)
+    if field is not None:
+        path = f"{path}.{field.group(1)}" if path else field.group(1)
+        message = field.group(2)
+    return path, message
+
+
+def convert_section(raw: Any, type_: type[T], path: str) -> T:
+    """``raw`` (a section of the YAML, as data) as ``type_``; ValueError ``path.key: message`` when it is not one."""
+    try:
+        return msgspec.convert(raw, type_)
+    except msgspec.ValidationError as exc:
+        where, message = config_field(exc)
+        msg = f"{path}.{where}: {message}" if where else f"{path}: {message}"
+        raise ValueError(msg) from None

@@ -120,8 +120,8 @@ async def test_a_consumer_restarted_mid_stream_loses_nothing(pg_url: str, names:
 @pytest.fixture
 def own_nats(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """A nats-server of the test's own (JetStream, files under tmp_path), to stop and start again."""
-    if not Path(NATS_SERVER).exists():
-        pytest.skip("nats-server is not installed")
+    # a test of the real queue: a machine without nats-server is a failure to fix, not a test to skip
+    assert Path(NATS_SERVER).exists(), f"nats-server not found at {NATS_SERVER} (Debian's nats-server package)"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

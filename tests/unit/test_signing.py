@@ -58,7 +58,13 @@ def test_a_plain_secret_is_its_utf8_bytes_and_several_signatures_may_be_sent() -
     assert not signing.verify_standard_webhook("other", headers, body, 1_800_000_000)
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40), BODIES)
+# slack-sdk refuses a secret that is only whitespace (NBSP, ideographic space...): no real secret is one
+SLACK_SECRETS = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40).filter(
+    str.strip
+)
+
+
+@given(SLACK_SECRETS, BODIES)
 def test_slack_sdk_verifies_our_slack_signature_and_we_verify_its(secret: str, body: bytes) -> None:
     now = int(time.time())
     stamp = str(now)

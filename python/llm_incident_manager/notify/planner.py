@@ -25,7 +25,7 @@ from llm_incident_manager.ids import uuid7
 from llm_incident_manager.notify.config import EventKind
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.writeset import NewAlert, NewPage, TimelineRow, WriteSet
-from llm_incident_manager.routing.labels import row_labels
+from llm_incident_manager.routing.labels import complete_labels, row_labels
 
 if TYPE_CHECKING:
     from llm_incident_manager.escalation.engine import EscalationPlanner
@@ -133,13 +133,7 @@ class NotificationPlanner:
         alerts = {(a.incident_id, a.fingerprint): a for a in ws.new_alerts} if ws.new_alerts else {}
         for n in ws.new_incidents:
             first = alerts.get((n.id, n.fingerprint))
-            labels = {**(first.labels if first is not None else n.labels)}
-            labels.setdefault("severity", n.severity.value)
-            labels.setdefault("alertname", n.title)
-            for name in ("service", "model", "model_version", "provider", "region", "env", "node"):
-                value = getattr(n, name)
-                if value:
-                    labels.setdefault(name, value)
+            labels = complete_labels(first.labels if first is not None else n.labels, n.severity.value, n.title, n)
             self._open[n.id] = (n.severity, self._receivers(n.source, labels, now))
         for incident_id, change in ws.changes.items():
             if change.severity is not None and incident_id in self._open:

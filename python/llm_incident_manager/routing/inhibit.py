@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from llm_incident_manager.domain.alerts import AlertStatus
+from llm_incident_manager.errors import convert_section
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.routing.labels import row_labels
 from llm_incident_manager.routing.matchers import Matcher, MatcherError, from_legacy, matches_all, parse_matchers
@@ -65,14 +66,7 @@ def build_inhibitor(rules: Sequence[Any] | None) -> Inhibitor | None:
     compiled = []
     for i, raw in enumerate(rules):
         path = f"inhibit_rules[{i}]"
-        try:
-            cfg = msgspec.convert(raw, InhibitRuleConfig)
-        except msgspec.ValidationError as exc:
-            from llm_incident_manager.errors import msgspec_field
-
-            where, message = msgspec_field(str(exc))
-            msg = f"{path}.{where}: {message}" if where else f"{path}: {message}"
-            raise ValueError(msg) from None
+        cfg = convert_section(raw, InhibitRuleConfig, path)
         try:
             source = _matchers(cfg.source_matchers, f"{path}.source_matchers") + from_legacy(
                 cfg.source_match, cfg.source_match_re

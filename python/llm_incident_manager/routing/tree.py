@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from llm_incident_manager.errors import convert_section
 from llm_incident_manager.routing.matchers import Matcher, MatcherError, from_legacy, matches_all, parse_matchers
 
 __all__ = ["Route", "RouteConfig", "Router", "RoutingError"]
@@ -125,12 +126,9 @@ class Router:
     ) -> Router:
         """Raises RoutingError naming the key's path (``route.routes[2].matchers[0]: unknown operator "=~~"``)."""
         try:
-            cfg = msgspec.convert(route, RouteConfig)
-        except msgspec.ValidationError as exc:
-            from llm_incident_manager.errors import msgspec_field
-
-            where, message = msgspec_field(str(exc))
-            raise RoutingError(f"route.{where}: {message}" if where else f"route: {message}") from None
+            cfg = convert_section(route, RouteConfig, "route")
+        except ValueError as exc:
+            raise RoutingError(str(exc)) from None
         return cls(_compile(cfg, "route", None, set(receivers), set(interval_names)), in_interval)
 
     def routes(self, labels: Mapping[str, str]) -> list[Route]:
