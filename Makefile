@@ -71,8 +71,17 @@ bench: build ## benchmarks (pytest-benchmark), side by side with the obvious alt
 	$(BIN)/pytest benchmarks -q --benchmark-enable --benchmark-columns=min,median,mean,ops,rounds --benchmark-group-by=group
 
 .PHONY: loadtest
-loadtest: build ## a short Locust run against a service this target starts itself
-	$(BIN)/python loadtest/run.py --users 8 --run-time 15s
+loadtest: build ## short Locust runs (steady, storm, soak; embedded and distributed) against services it starts
+	@failed=(); for run in \
+	    "--scenario steady --rate 1000 --run-time 10s" \
+	    "--scenario storm --storm-alerts 10000 --run-time 60s" \
+	    "--scenario soak --run-time 20s --sample-every 2" \
+	    "--scenario steady --rate 1000 --run-time 10s --mode distributed"; do \
+	  echo "== loadtest/run.py $$run"; \
+	  $(BIN)/python loadtest/run.py $$run || failed+=("$$run"); \
+	done; \
+	if (( $${#failed[@]} )); then printf 'FAILED: loadtest/run.py %s\n' "$${failed[@]}"; exit 1; fi; \
+	echo "loadtest: all 4 runs passed"
 
 .PHONY: fmt
 fmt: deps ## format Python and Rust

@@ -8,16 +8,22 @@ annotations: summary, description, runbook_url.
 
 Options (command line, or the environment variable in brackets; ``loadtest/run.py`` passes them through):
 
-  --lim-format      generic | alertmanager | pagerduty | cloudevents, or a comma-separated list sent in turn,
-                    or ``all`` [LIM_FORMAT, default generic]
+  --lim-format      generic | alertmanager | alertmanager-v2 | pagerduty | cloudevents, or a comma-separated
+                    list sent in turn, or ``all`` [LIM_FORMAT, default generic]
   --lim-batch       alerts per request [LIM_BATCH, default 10; 100 for the storm scenario]
   --lim-repeat      share of alert events that re-fire an alert already sent [LIM_REPEAT, default 0.9;
                     0.5 for the storm scenario]
   --lim-scenario    steady: the everyday mix across all services, models and regions;
                     storm: a bad deploy of one model version in two regions, so most new alerts share
-                    model, model_version and region [LIM_SCENARIO, default steady]
-  --lim-user-rate   requests per second per user, 0 = closed loop, as fast as the service answers
-                    [LIM_USER_RATE, default 0]
+                    model, model_version and region, 50,000 alerts offered at 5,000 alerts/s;
+                    soak: the steady stream at 500 alerts/s [LIM_SCENARIO, default steady]
+  --lim-rate        total offered alerts per second, shared by all users: each user paces itself with
+                    ``constant_throughput(rate / batch / users)``; 0 = closed loop [LIM_RATE, default: the
+                    scenario's, 0 for steady, 5000 for storm, 500 for soak]
+  --lim-user-rate   requests per second per user when --lim-rate is 0; 0 = closed loop, as fast as the
+                    service answers [LIM_USER_RATE, default 0]
+  --lim-max-alerts  stop the run once this many alerts have been sent and answered; 0 = no limit
+                    [LIM_MAX_ALERTS, default: the scenario's, 50000 for storm, 0 otherwise]
   --lim-seed        seed of the stream [LIM_SEED, default 1]
   --lim-report      write a JSON report (alerts sent, per-action counts) here when Locust quits
                     [LIM_LOADTEST_REPORT]
@@ -40,6 +46,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
@@ -51,10 +58,16 @@ FORMATS: dict[str, tuple[str, str]] = {
     "alertmanager": ("/api/v1/integrations/alertmanager", "application/json"),
     "pagerduty": ("/v2/enqueue", "application/json"),
     "cloudevents": ("/api/v1/integrations/cloudevents", "application/cloudevents-batch+json"),
+    "alertmanager-v2": ("/api/v2/alerts", "application/json"),
 }
+#: Formats whose answer is not ``202`` with one ``results`` entry per alert: Alertmanager's API v2 answers an
+#: empty ``200``, so only the status is checked and the alerts of a ``200`` count as accepted.
+NO_RESULTS: dict[str, int] = {"alertmanager-v2": 200}
 SCENARIOS: dict[str, dict[str, float]] = {
-    "steady": {"batch": 10, "repeat": 0.9},
-    "storm": {"batch": 100, "repeat": 0.5},
+    # rate: offered alerts/s (0 = closed loop); max_alerts: stop after this many (0 = at the run time)
+    "steady": {"batch": 10, "repeat": 0.9, "rate": 0, "max_alerts": 0},
+    "storm": {"batch": 100, "repeat": 0.5, "rate": 5000, "max_alerts": 50_000},
+    "soak": {"batch": 10, "repeat": 0.9, "rate": 500, "max_alerts": 0},
 }
 
 # name: (weight, severities with weights, summary, description)
@@ -116,6 +129,8 @@ STORM_MODEL, STORM_VERSION, STORM_REGIONS = "llama-3.1-70b-instruct", "llama-3.3
 ENVS = (("prod", 8), ("staging", 2))
 PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+#: Alertmanager API v2 clients (Prometheus) send firing alerts with ``endsAt`` a few minutes ahead.
+V2_ENDS_AFTER_S = 300.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -257,6 +272,22 @@ def render_alertmanager(alerts: list[Alert], key: str) -> bytes:
     )
 
 
+def render_alertmanager_v2(alerts: list[Alert], key: str) -> bytes:
+    ends_at = rfc3339(time.time() + V2_ENDS_AFTER_S)
+    return _dumps(
+        [
+            {
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": a.starts_at,
+                "endsAt": ends_at,
+                "generatorURL": a.generator_url,
+            }
+            for a in alerts
+        ]
+    )
+
+
 def render_pagerduty(alerts: list[Alert], key: str) -> bytes:
     events_ = [
         {
@@ -315,10 +346,23 @@ RENDER: dict[str, Callable[[list[Alert], str], bytes]] = {
     "alertmanager": render_alertmanager,
     "pagerduty": render_pagerduty,
     "cloudevents": render_cloudevents,
+    "alertmanager-v2": render_alertmanager_v2,
 }
 
 #: Counters of this Locust process, written to --lim-report when it quits.
-TOTALS: dict[str, Any] = {"alerts_ok": 0, "alerts_failed": 0, "requests_ok": 0, "requests_failed": 0}
+TOTALS: dict[str, Any] = {
+    "alerts_ok": 0,
+    "alerts_failed": 0,
+    "requests_ok": 0,
+    "requests_failed": 0,
+    "alerts_claimed": 0,  # alerts taken for a request (what --lim-max-alerts bounds)
+    "alerts_interrupted": 0,  # alerts in requests cut off unanswered when Locust stopped at --run-time
+    "in_flight": 0,  # requests sent and not answered yet
+    "first_sent_at": None,  # wall-clock time the first request was sent
+    "last_answer_at": None,  # wall-clock time the last answer arrived
+    "last_ok_at": None,  # wall-clock time the last accepted answer arrived
+    "max_alerts_reached_at": None,  # when the last of --lim-max-alerts was answered
+}
 ACTIONS: Counter[str] = Counter()
 ALERTS_BY_FORMAT: Counter[str] = Counter()
 STREAMS: dict[str, Stream] = {}
@@ -334,7 +378,9 @@ def _options(parser: Any) -> None:
     parser.add_argument("--lim-batch", type=int, default=int(_env("LIM_BATCH", "0")), help="alerts per request")
     parser.add_argument("--lim-repeat", type=float, default=float(_env("LIM_REPEAT", "-1")), help="re-fire share")
     parser.add_argument("--lim-scenario", choices=sorted(SCENARIOS), default=_env("LIM_SCENARIO", "steady"))
+    parser.add_argument("--lim-rate", type=float, default=float(_env("LIM_RATE", "-1")), help="total alerts/s")
     parser.add_argument("--lim-user-rate", type=float, default=float(_env("LIM_USER_RATE", "0")))
+    parser.add_argument("--lim-max-alerts", type=int, default=int(_env("LIM_MAX_ALERTS", "-1")))
     parser.add_argument("--lim-seed", type=int, default=int(_env("LIM_SEED", "1")))
     parser.add_argument("--lim-report", default=_env("LIM_LOADTEST_REPORT", ""), include_in_web_ui=False)
 
@@ -343,12 +389,18 @@ def _settings(environment: Environment) -> dict[str, Any]:
     opts = environment.parsed_options
     scenario = SCENARIOS[opts.lim_scenario]
     formats = list(FORMATS) if opts.lim_format == "all" else [f.strip() for f in opts.lim_format.split(",")]
+    batch = opts.lim_batch or int(scenario["batch"])
+    rate = opts.lim_rate if opts.lim_rate >= 0 else scenario["rate"]
+    users = max(1, int(getattr(opts, "num_users", None) or 1))
     return {
         "formats": formats,
-        "batch": opts.lim_batch or int(scenario["batch"]),
+        "batch": batch,
         "repeat": opts.lim_repeat if opts.lim_repeat >= 0 else scenario["repeat"],
         "scenario": opts.lim_scenario,
-        "user_rate": opts.lim_user_rate,
+        "rate": rate,
+        # requests/s of each user: the offered rate split evenly over the users, or --lim-user-rate
+        "user_rate": rate / batch / users if rate > 0 else opts.lim_user_rate,
+        "max_alerts": opts.lim_max_alerts if opts.lim_max_alerts >= 0 else int(scenario["max_alerts"]),
         "seed": opts.lim_seed,
     }
 
@@ -363,6 +415,8 @@ def _check(environment: Environment, **_: Any) -> None:
         sys.exit(f"--lim-format: unknown {unknown}; use {', '.join(FORMATS)}, a comma-separated list, or all")
     if settings["batch"] < 1 or not 0.0 <= settings["repeat"] <= 1.0:
         sys.exit("--lim-batch must be at least 1 and --lim-repeat between 0 and 1")
+    if settings["user_rate"] < 0:
+        sys.exit("--lim-rate and --lim-user-rate must not be negative")
     if not os.environ.get("LIM_KEY"):
         sys.exit("set LIM_KEY to an ingest key (lim keys create --role ingest)")
     host = urllib.parse.urlsplit(environment.host or "").hostname or ""
@@ -395,7 +449,9 @@ def _report(environment: Environment, **_: Any) -> None:
                     "last_request_time": total.last_request_timestamp,
                     "p50_ms": total.get_response_time_percentile(0.5),
                     "p90_ms": total.get_response_time_percentile(0.9),
+                    "p95_ms": total.get_response_time_percentile(0.95),
                     "p99_ms": total.get_response_time_percentile(0.99),
+                    "p999_ms": total.get_response_time_percentile(0.999),
                     "max_ms": total.max_response_time,
                     "by_name": {
                         name: {
@@ -429,37 +485,80 @@ class AlertSender(FastHttpUser):
     def wait_time(self) -> float:
         return self._pace(self) if self._pace is not None else 0.0
 
+    def _claim(self) -> int:
+        """How many alerts the next request carries: the batch, or what is left of --lim-max-alerts."""
+        n: int = self.settings["batch"]
+        limit: int = self.settings["max_alerts"]
+        if limit:
+            n = min(n, limit - TOTALS["alerts_claimed"])
+        if n > 0:
+            TOTALS["alerts_claimed"] += n
+        return n
+
+    def _answered(self, answered: bool) -> None:
+        now = time.time()
+        TOTALS["in_flight"] -= 1
+        if answered:
+            TOTALS["last_answer_at"] = now
+        limit = self.settings["max_alerts"]
+        done = limit and TOTALS["alerts_claimed"] >= limit and TOTALS["in_flight"] == 0
+        if done and not TOTALS["max_alerts_reached_at"]:
+            # Every alert of the bounded count is answered: end the run now rather than at --run-time.
+            TOTALS["max_alerts_reached_at"] = now
+            runner = self.environment.runner
+            if runner is not None:
+                gevent.spawn(runner.quit)
+
     @task
     def send(self) -> None:
+        n = self._claim()
+        if n <= 0:  # the bounded count is used up; the run ends when the last answer arrives
+            gevent.sleep(0.05)
+            return
         formats: list[str] = self.settings["formats"]
         fmt = formats[self.turn % len(formats)]
         self.turn += 1
         path, content_type = FORMATS[fmt]
-        alerts = STREAMS[fmt].batch(self.settings["batch"], self.settings["repeat"])
+        alerts = STREAMS[fmt].batch(n, self.settings["repeat"])
         headers = {"Content-Type": content_type}
         if fmt != "pagerduty":
             headers["Authorization"] = f"Bearer {self.key}"
         body = RENDER[fmt](alerts, self.key)
-        n = len(alerts)
-        with self.client.post(path, data=body, headers=headers, name=f"{fmt} x{n}", catch_response=True) as resp:
-            problem = None
-            if resp.status_code != 202:
-                problem = f"HTTP {resp.status_code}: {(resp.text or '')[:300]}"
-            else:
-                try:
-                    results = resp.json()["results"]
-                except (ValueError, KeyError, TypeError):
-                    results = None
-                if not isinstance(results, list) or len(results) != n:
-                    problem = f"expected {n} results, got {(resp.text or '')[:300]}"
+        TOTALS["first_sent_at"] = TOTALS["first_sent_at"] or time.time()
+        TOTALS["in_flight"] += 1
+        answered = False
+        try:
+            with self.client.post(path, data=body, headers=headers, name=f"{fmt} x{n}", catch_response=True) as resp:
+                problem = _problem(fmt, n, resp)
+                answered = True
+                if problem is None:
+                    resp.success()
+                    TOTALS["alerts_ok"] += n
+                    TOTALS["requests_ok"] += 1
+                    TOTALS["last_ok_at"] = time.time()
+                    ALERTS_BY_FORMAT[fmt] += n
                 else:
-                    ACTIONS.update(r.get("action", "?") for r in results)
-            if problem is None:
-                resp.success()
-                TOTALS["alerts_ok"] += n
-                TOTALS["requests_ok"] += 1
-                ALERTS_BY_FORMAT[fmt] += n
-            else:
-                resp.failure(problem)
-                TOTALS["alerts_failed"] += n
-                TOTALS["requests_failed"] += 1
+                    resp.failure(problem)
+                    TOTALS["alerts_failed"] += n
+                    TOTALS["requests_failed"] += 1
+        finally:
+            if not answered:  # Locust killed this user mid-request when it stopped at --run-time
+                TOTALS["alerts_interrupted"] += n
+            self._answered(answered)
+
+
+def _problem(fmt: str, n: int, resp: Any) -> str | None:
+    """None when the answer accepts all ``n`` alerts, else what is wrong with it. Counts the per-alert actions."""
+    expected = NO_RESULTS.get(fmt, 202)
+    if resp.status_code != expected:
+        return f"HTTP {resp.status_code} (expected {expected}): {(resp.text or '')[:300]}"
+    if fmt in NO_RESULTS:
+        return None
+    try:
+        results = resp.json()["results"]
+    except (ValueError, KeyError, TypeError):
+        results = None
+    if not isinstance(results, list) or len(results) != n:
+        return f"expected {n} results, got {(resp.text or '')[:300]}"
+    ACTIONS.update(r.get("action", "?") for r in results)
+    return None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,29 @@ from llm_incident_manager.routing.silences import Silencer, silence_events
 from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
 
-__all__ = ["Services"]
+__all__ = ["Services", "tune_runtime"]
+
+#: Generation-0 threshold of the garbage collector in a running service (Python's default is 700).
+GC_THRESHOLD = (50_000, 20, 100)
+#: How long a thread holds the GIL before handing it to a waiting one (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.0002
+
+
+def tune_runtime() -> None:
+    """The interpreter settings of a running service.
+
+    * The GIL is handed over after ``SWITCH_INTERVAL`` rather than Python's 5 ms: the store's writer thread takes
+      the GIL back after each statement it runs without it, and while the event loop's thread is busy every one
+      of those hand-overs waited the whole interval (docs/performance.md).
+    * The garbage collector collects less often: ingest allocates a few short-lived containers per alert, and at
+      Python's default threshold a collection ran every few batches, over a heap that grows with the open alerts
+      (about 18 % of the ingest path's CPU, benchmarks/RESULTS.md). The long-lived state made at start-up is
+      frozen out of the collector's scans; reference cycles are rare here and are still collected, later."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +142,7 @@ class Services:
             buffer=buffer,
         )
         writer.start()
+        tune_runtime()
         log.info(
             "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
         )

@@ -28,6 +28,7 @@ from llm_incident_manager.errors import InvalidInput
 from llm_incident_manager.ingest.alertmanager import AlertmanagerAlert, to_alert
 from llm_incident_manager.ingest.batch import check_batch_size, decode_json
 from llm_incident_manager.ingest.context import IngestContext
+from llm_incident_manager.ingest.normalize import utc
 from llm_incident_manager.routing.matchers import MatcherError, parse_matchers
 from llm_incident_manager.services import Services
 
@@ -92,8 +93,8 @@ def _gettable(silence: Silence, now: datetime) -> GettableSilence:
 
 def _postable_to_alert(item: PostableAlert, index: str, ctx: IngestContext) -> Alert:
     """Alertmanager's rule: an alert whose ``endsAt`` has passed is resolved."""
-    ends = item.ends_at
-    resolved = ends is not None and ends.year > 1 and ends <= ctx.received_at
+    ends = utc(item.ends_at)  # a time without a zone is UTC, as everywhere else
+    resolved = ends is not None and ends <= ctx.received_at
     wire = AlertmanagerAlert(
         labels=item.labels, status="resolved" if resolved else "firing", annotations=item.annotations,
         starts_at=item.starts_at, ends_at=item.ends_at, generator_url=item.generator_url,
@@ -117,9 +118,18 @@ class AlertmanagerV2Controller(Controller):
         )  # fmt: skip
         items = decode_json(_alerts, body)
         check_batch_size(items, ctx.max_batch)
-        alerts = [_postable_to_alert(item, f"[{i}].", ctx) for i, item in enumerate(items)]
-        if alerts:
-            await services.pipeline.ingest(alerts, ctx.received_at)
+        received = ctx.received_at
+        resolved = []
+        for i, item in enumerate(items):
+            if not item.labels:
+                raise InvalidInput.field(f"[{i}].labels", "must not be empty: labels identify an Alertmanager alert")
+            ends = item.ends_at
+            resolved.append(ends is not None and ends.year > 1 and (utc(ends) or received) <= received)
+
+        def convert(index: int) -> Alert:
+            return _postable_to_alert(items[index], f"[{index}].", ctx)
+
+        await services.pipeline.ingest_wire(items, resolved, convert, body, received)
         return Response(b"", status_code=200, media_type="application/json")  # Alertmanager answers an empty 200
 
     @get("/silences", guards=[can_read], operation_id="amGetSilences",

@@ -106,7 +106,13 @@ class IngestController(Controller):
         responses=_INGEST_PROBLEMS,
     )
     async def alertmanager(self, request: AnyRequest) -> IngestResponse:
-        return await _run(request, alertmanager.decode)
+        services = _services(request)
+        principal: Principal = request.user
+        body = await request.body()
+        ctx = _context(request, services, principal.key_id)
+        items, resolved = alertmanager.decode_wire(body, ctx)
+        convert = alertmanager.converter(items, ctx)
+        return IngestResponse(await services.pipeline.ingest_wire(items, resolved, convert, body, ctx.received_at))
 
     @post(
         "/integrations/cloudevents",

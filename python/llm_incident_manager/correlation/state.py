@@ -24,6 +24,7 @@ for similarity per alert), so the cost per alert does not grow with the number o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,10 @@ class Features:
     vector: bytes = b""
     #: the alert's severity word ("" where unknown: alerts rebuilt from the store)
     severity: str = ""
+    #: (env, region, each similarity scope dimension), None where absent: the similarity index's exact key
+    scope_key: tuple[str | None, ...] = ()
+    #: (region, model), None where absent: what cascade members must not repeat
+    locality: tuple[str | None, ...] = ()
 
     @property
     def env(self) -> str | None:
@@ -212,6 +217,7 @@ class CorrelationState:
         self._by_scope: dict[tuple[str, Any], dict[str, None]] = {}
         self._splits: set[tuple[str, str]] = set()
         self._exclude: str | None = None
+        self._scope_names = (*_PLACE, *config.similarity.scope)
 
     # -- features ------------------------------------------------------------------------------------
     def features(self, alerts: Sequence[Alert], fingerprints: Sequence[str]) -> list[Features]:
@@ -269,6 +275,8 @@ class CorrelationState:
         return self.route_group_by(labels)
 
     def _derive(self, feat: Features) -> None:
+        feat.scope_key = tuple(map(feat.dims.get, self._scope_names))
+        feat.locality = tuple(map(feat.dims.get, _LOCALITY))
         default = self._group_by
         routed = self._route_group_by(feat) if (feat.service or "") not in self._service_grouping else None
         if routed is not None:  # a route's group_by (a per-service override of ours still wins)
@@ -362,13 +370,13 @@ class CorrelationState:
 
     def _scope_key(self, dims: dict[str, str]) -> tuple[str | None, ...]:
         """(env, region, then each scope dimension), None where absent: the exact key of the similarity index."""
-        return (*(dims.get(name) for name in _PLACE), *(dims.get(name) for name in self.config.similarity.scope))
+        return tuple(map(dims.get, self._scope_names))
 
     def _match_similarity(self, feat: Features, event_ts: float) -> Match | None:
         sim = self.config.similarity
         if not sim.enabled or not feat.words or not feat.vector:
             return None
-        exact = self._scope_key(feat.dims)
+        exact = feat.scope_key
         if all(value is None for value in exact[_NPLACE:]):
             return None  # no scope dimension: it could match anything
         allowed: set[tuple[str | None, ...]] | None
@@ -450,7 +458,7 @@ class CorrelationState:
         if feat.service is not None:
             inc.first.setdefault(feat.service, feat)
             members = inc.service_members.setdefault(feat.service, [])
-            if len(members) < _MEMBERS_PER_SERVICE and all(_locality(m) != _locality(feat) for m in members):
+            if len(members) < _MEMBERS_PER_SERVICE and all(m.locality != feat.locality for m in members):
                 members.append(feat)
         for resource in feat.resources:
             inc.resources.setdefault(resource, {}).setdefault(feat.service, feat)
@@ -458,7 +466,7 @@ class CorrelationState:
         if sim.enabled and feat.vector and feat.words and all(t.words != feat.words for t in inc.texts):
             if len(inc.texts) >= sim.texts_per_incident:
                 inc.texts.pop(1)  # keep the first text (what opened it) and the latest ones
-            inc.texts.append(_Text(feat.fp, feat.title, feat.words, feat.vector, feat.dims, self._scope_key(feat.dims)))
+            inc.texts.append(_Text(feat.fp, feat.title, feat.words, feat.vector, feat.dims, feat.scope_key))
         # features are kept without the vector: the incident's texts hold the few it compares against
         feat.vector = b""
 
@@ -470,7 +478,7 @@ class CorrelationState:
         if feat.service is not None:
             yield self._by_service, feat.service
         names = self.config.similarity.scope
-        exact = self._scope_key(feat.dims)
+        exact = feat.scope_key
         for name, value in zip(names, exact[_NPLACE:], strict=True):
             if value is not None:
                 yield self._by_scope, (name, value)
@@ -571,10 +579,6 @@ def key_scope(alert: Alert) -> str | None:
     return identity[0]
 
 
-def _locality(feat: Features) -> tuple[str | None, ...]:
-    return tuple(feat.dims.get(name) for name in _LOCALITY)
-
-
 def _agree(a: dict[str, str], b: dict[str, str], names: Sequence[str]) -> bool:
     """Every one of ``names`` that both carry is equal."""
     for name in names:
@@ -584,9 +588,12 @@ def _agree(a: dict[str, str], b: dict[str, str], names: Sequence[str]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _generalisations(values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     """``values`` (env and region first) with every subset of them replaced by None, except those that leave no
-    scope dimension (after env and region) present; fewest None first."""
+    scope dimension (after env and region) present; fewest None first. Cached: a fleet has few distinct places
+    and scopes, and the 2^n keys of one cost more than the rest of a new alert's match. Callers must not change
+    the list."""
     n = len(values)
     out = []
     for mask in range(1 << n):

@@ -7,6 +7,7 @@ Alertmanager adds fields over releases (``truncatedAlerts``, ``notification_reas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -17,7 +18,7 @@ from llm_incident_manager.ingest.batch import check_batch_size, decode_json
 from llm_incident_manager.ingest.context import IngestContext
 from llm_incident_manager.ingest.normalize import as_fields, dimensions, severity_or_default, utc
 
-__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "decode", "to_alert"]
+__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "converter", "decode", "decode_wire", "to_alert"]
 
 
 class AlertmanagerAlert(msgspec.Struct, gc=False, rename="camel"):
@@ -79,3 +80,26 @@ def decode(body: bytes, ctx: IngestContext) -> list[Alert]:
     payload = decode_json(_decoder, body)
     check_batch_size(payload.alerts, ctx.max_batch)
     return [to_alert(item, f"alerts[{i}].", ctx, "alertmanager") for i, item in enumerate(payload.alerts)]
+
+
+def decode_wire(body: bytes, ctx: IngestContext) -> tuple[list[AlertmanagerAlert], list[bool]]:
+    """The webhook's alerts as decoded, validated as ``decode`` validates them, and whether each resolves: the
+    input of ``IngestPipeline.ingest_wire``, which normalises only what is not a plain repeat."""
+    payload = decode_json(_decoder, body)
+    items = payload.alerts
+    check_batch_size(items, ctx.max_batch)
+    resolved = []
+    for i, item in enumerate(items):
+        if not item.labels or item.status not in ("firing", "resolved"):
+            to_alert(item, f"alerts[{i}].", ctx, "alertmanager")  # raises, naming the field
+        resolved.append(item.status == "resolved")
+    return items, resolved
+
+
+def converter(items: list[AlertmanagerAlert], ctx: IngestContext) -> Callable[[int], Alert]:
+    """Normalises the webhook's alert ``index`` as ``decode`` does."""
+
+    def convert(index: int) -> Alert:
+        return to_alert(items[index], f"alerts[{index}].", ctx, "alertmanager")
+
+    return convert

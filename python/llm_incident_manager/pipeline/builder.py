@@ -8,12 +8,13 @@ the same transaction).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from llm_incident_manager import _core
 from llm_incident_manager.domain.alerts import Alert, EventAction
 from llm_incident_manager.domain.incidents import Action, AlertResult
-from llm_incident_manager.pipeline.dedup import DedupState
+from llm_incident_manager.pipeline.dedup import DedupState, WireAlert
 from llm_incident_manager.pipeline.fingerprint import fingerprint_alerts
 from llm_incident_manager.pipeline.writer import GroupCommitWriter
 from llm_incident_manager.pipeline.writeset import WriteSet
@@ -54,6 +55,30 @@ class IngestPipeline:
         silencing = self.silencer is not None and self.silencer.live > 0
         if silencing or self.inhibitor is not None:
             self._suppress(alerts, results, ws, received_at, silencing)
+        await self.writer.submit(ws)
+        return results
+
+    async def ingest_wire(
+        self,
+        items: Sequence[WireAlert],
+        resolved: Sequence[bool],
+        convert: Callable[[int], Alert],
+        payload: bytes,
+        received_at: datetime,
+    ) -> list[AlertResult]:
+        """``ingest`` for a decoded, validated Alertmanager payload (``DedupState.apply_wire``): repeats are
+        decided without normalising them. With silences live or inhibit rules configured every alert needs its
+        routing labels matched, so every alert is normalised and the batch takes ``ingest``."""
+        await self.writer.ready()
+        if (self.silencer is not None and self.silencer.live > 0) or self.inhibitor is not None:
+            return await self.ingest([convert(i) for i in range(len(items))], received_at)
+        fingerprints = _core.fingerprint_batch([item.labels for item in items])
+        ws = WriteSet()
+        try:
+            results = self.state.apply_wire(items, fingerprints, resolved, received_at, ws, convert, payload)
+        except Exception:
+            self.writer.resync()
+            raise
         await self.writer.submit(ws)
         return results
 

@@ -16,9 +16,10 @@ incident: when an open incident claims it, it joins that incident (``grouped``) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import msgspec
 
@@ -27,8 +28,16 @@ from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, 
 from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentAlert, IncidentStatus
 from llm_incident_manager.errors import Conflict
 from llm_incident_manager.ids import uuid7
-from llm_incident_manager.ingest.normalize import dimensions
-from llm_incident_manager.pipeline.writeset import AlertStatusChange, BatchLog, Counter, NewAlert, NewIncident, WriteSet
+from llm_incident_manager.ingest.normalize import GO_ZERO_TIME_YEAR, dimensions, severity_or_default, utc
+from llm_incident_manager.pipeline.writeset import (
+    AlertStatusChange,
+    BatchLog,
+    Counter,
+    Decision,
+    NewAlert,
+    NewIncident,
+    WriteSet,
+)
 
 __all__ = ["SEVERITY_RANK", "DedupState", "OpenAlertRow"]
 
@@ -40,6 +49,32 @@ SEVERITY_RANK = {
     Severity.INFO: 4,
 }
 SYSTEM_ACTOR = "system"
+_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WireAlert(Protocol):
+    """What ``apply_wire`` reads of a decoded Alertmanager alert (webhook or API v2 shape)."""
+
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def annotations(self) -> dict[str, str]: ...
+    @property
+    def starts_at(self) -> datetime | None: ...
+
+
+#: severity words seen in labels (any word may appear; unknown ones mean the default), bounded
+_SEVERITIES: dict[str, Severity] = {}
+
+
+def _severity(word: str) -> Severity:
+    severity = severity_or_default(word or None, "labels.severity", strict=False)
+    if len(_SEVERITIES) < 1024:
+        _SEVERITIES[word] = severity
+    return severity
+
+
 _DIMS = ("service", "model", "env", "region", "node")
 
 
@@ -64,8 +99,10 @@ class OpenAlertRow(msgspec.Struct, frozen=True):
     source: str = ""
 
 
-@dataclass(slots=True)
-class _OpenAlert:
+class _OpenAlert(msgspec.Struct, gc=False):
+    """One open alert. Not tracked by the garbage collector (it holds no containers): a million of these must not
+    lengthen every collection."""
+
     incident_id: str
     last_seen: float
     explicit: bool
@@ -236,9 +273,97 @@ class DedupState:
         """Decides every alert of the batch in order, updates the state and records the rows to write.
 
         Runs without awaiting, so concurrent batches are decided one after the other."""
+        results, decisions, deduplicated = self._decide(alerts, fingerprints, received_at, ws)
+        ws.log.append(BatchLog(received_at, alerts, decisions, deduplicated))
+        return results
+
+    def apply_wire(
+        self,
+        items: Sequence[WireAlert],
+        fingerprints: Sequence[str],
+        resolved: Sequence[bool],
+        received_at: datetime,
+        ws: WriteSet,
+        convert: Callable[[int], Alert],
+        payload: bytes,
+    ) -> list[AlertResult]:
+        """``apply`` for a decoded Alertmanager payload, without normalising its repeats: an alert that is open
+        and firing, repeats within the window and is no more severe than its incident is decided from its wire
+        fields — an in-memory update, a counter and its decision. Every other alert (new, resolving, refiring,
+        raising the severity, or sharing a fingerprint with one of those earlier in the batch) is normalised with
+        ``convert(index)`` and decided by ``apply``'s rules. The alert log keeps ``payload``, the request's JSON
+        as it came (already validated). ``resolved`` says, per alert, whether it resolves."""
+        count = len(items)
+        results: list[AlertResult | None] = [None] * count
+        decisions: list[Decision | None] = [None] * count
+        slow: list[int] = []
+        held: set[str] = set()
+        touched: dict[str, float] = {}
+        counters = ws.counters
+        get = self._alerts.get
+        incidents = self._incidents
+        window = self.window
+        rank = SEVERITY_RANK
+        deduplicated = 0
+        for i, item in enumerate(items):
+            fp = fingerprints[i]
+            entry = get(fp)
+            if entry is None or resolved[i] or not entry.firing or fp in held:
+                slow.append(i)
+                held.add(fp)
+                continue
+            start = item.starts_at
+            if start is None or start.year == GO_ZERO_TIME_YEAR:
+                event_time = received_at
+            else:
+                event_time = start if start.tzinfo is UTC else utc(start) or received_at
+            event_us = (event_time - EPOCH) // _MICROSECOND
+            event_ts = event_us / 1_000_000
+            labels = item.labels
+            word = labels.get("severity") or labels.get("priority") or ""
+            severity = _SEVERITIES.get(word) or _severity(word)
+            incident_id = entry.incident_id
+            if (not entry.explicit and event_ts - entry.last_seen > window) or rank[severity] < rank[
+                incidents[incident_id].severity
+            ]:
+                slow.append(i)
+                held.add(fp)
+                continue
+            entry.last_seen = max(entry.last_seen, event_ts)
+            if touched.get(incident_id, -1.0) < event_ts:
+                touched[incident_id] = event_ts
+            annotations = item.annotations
+            title = annotations.get("summary") or labels.get("alertname") or "alert"
+            later = Counter(1, event_time, received_at, title, severity, None, annotations)
+            current = counters.get((incident_id, fp))
+            if current is None:
+                counters[(incident_id, fp)] = later
+            else:
+                current.merge(later)
+            results[i] = AlertResult(incident_id, fp, Action.DEDUPLICATED)
+            decisions[i] = (incident_id, fp, "deduplicated", event_us)
+            deduplicated += 1
+        if self.correlator is not None:
+            for incident_id, event_ts in touched.items():
+                self.correlator.touch(incident_id, event_ts)
+        if slow:
+            alerts = [convert(i) for i in slow]
+            slow_results, slow_decisions, slow_deduplicated = self._decide(
+                alerts, [fingerprints[i] for i in slow], received_at, ws
+            )
+            for i, result, decision in zip(slow, slow_results, slow_decisions, strict=True):
+                results[i] = result
+                decisions[i] = decision
+            deduplicated += slow_deduplicated
+        ws.log.append(BatchLog(received_at, msgspec.Raw(payload), decisions, deduplicated))  # type: ignore[arg-type]
+        return results  # type: ignore[return-value]
+
+    def _decide(
+        self, alerts: Sequence[Alert], fingerprints: Sequence[str], received_at: datetime, ws: WriteSet
+    ) -> tuple[list[AlertResult], list[Decision], int]:
         results: list[AlertResult] = []
         append = results.append
-        decisions: list[tuple[str | None, str, str, int]] = []
+        decisions: list[Decision] = []
         decide = decisions.append
         window = self.window
         deduplicated = 0
@@ -303,8 +428,7 @@ class DedupState:
                     )
                 append(AlertResult(incident_id, fp, Action.ACKNOWLEDGED))
                 decide((incident_id, fp, "acknowledged", event_us))
-        ws.log.append(BatchLog(received_at, alerts, decisions, deduplicated))
-        return results
+        return results, decisions, deduplicated
 
     def _features(self, alerts: Sequence[Alert], fingerprints: Sequence[str]) -> dict[int, Features]:
         """Correlation features of the triggers that may open an incident (no open alert holds them within the

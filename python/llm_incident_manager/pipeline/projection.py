@@ -21,6 +21,7 @@ from llm_incident_manager.pipeline.writeset import Counter
 
 __all__ = ["Bucket", "IncidentTotals", "ProjectionBuffer"]
 
+
 #: How long a flushed bucket stays available to reads that started before the flush landed.
 _KEEP_SECONDS = 30.0
 
@@ -122,7 +123,7 @@ class ProjectionBuffer:
                     last_seen_at=max(out.last_seen_at, counter.last_seen_at),
                     title=counter.title,
                     severity=counter.severity,
-                    labels=counter.labels,
+                    labels=out.labels if counter.labels is None else counter.labels,
                     annotations=counter.annotations,
                 )
         return out

@@ -4,7 +4,10 @@ After each commit the batches' counters (what repeats add) move to the projectio
 ``flush_interval`` seconds (or once ``flush_max`` alerts have counters waiting) the next transaction folds them
 into the rows first (``pipeline.projection``).
 
-Each submitter awaits its own batch's commit, so ``202`` is only sent once the batch is durable. If a commit
+A commit starts the moment a batch is submitted to an idle writer, and the next one the moment a commit ends,
+not when the writer's task next gets a turn of the event loop: the store works in its own thread while the
+event loop decides the batches that go into the next commit (docs/performance.md). Each submitter awaits its own
+batch's commit, so ``202`` is only sent once the batch is durable. If a commit
 fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
 ``on_failure`` runs before anything else is decided: the pipeline reloads its in-memory state from the store,
 so decisions made for the lost batches (which later batches may have built on) are forgotten with them. While
@@ -28,10 +31,22 @@ __all__ = ["GroupCommitWriter"]
 log = logging.getLogger(__name__)
 
 _Item = tuple[WriteSet | None, asyncio.Future[None]]
+#: a commit under way: its batches, the counters it folds in, and what completes with its watermark
+_Inflight = tuple[list[_Item], Bucket | None, Awaitable[int | None]]
 
 
 class _Committer(Protocol):
     async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None: ...
+
+
+def _start_commit(store: _Committer, batches: Sequence[WriteSet], flush: Bucket | None) -> Awaitable[int | None]:
+    """The store's commit, under way when this returns where the store can (``start_commit``: the SQLite store
+    hands it to its thread at once), else as a task."""
+    start = getattr(store, "start_commit", None)
+    if start is not None:
+        started: Awaitable[int | None] = start(batches, flush)
+        return started
+    return asyncio.ensure_future(store.commit(batches, flush))
 
 
 class GroupCommitWriter:
@@ -56,6 +71,7 @@ class GroupCommitWriter:
         self._pending: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: _Inflight | None = None
         self._closing = False
         self._healthy = asyncio.Event()
         self._healthy.set()
@@ -102,6 +118,8 @@ class GroupCommitWriter:
                 return future
         self._pending.append((ws, future))
         self._wakeup.set()
+        if self._inflight is None and self._task is not None and self._healthy.is_set():
+            self._start()
         return future
 
     def resync(self) -> None:
@@ -147,16 +165,40 @@ class GroupCommitWriter:
             or asyncio.get_running_loop().time() >= self._next_flush
         )
 
+    def _start(self) -> bool:
+        """Starts the next commit: the queued batches up to the limit, with the due counters. False when there is
+        nothing to commit or a resync barrier is next (the writer's task handles that)."""
+        if self._pending and self._pending[0][0] is None:
+            return False
+        if not self._pending and not self._flush_due():
+            return False
+        group = self._take()
+        # one transaction: the due counters first (so the watermark it records is the last alert-log id before
+        # these batches), then the batches
+        bucket = self.buffer.take() if self._flush_due() else None
+        batches = [ws for ws, _ in group if ws is not None]
+        try:
+            running = _start_commit(self._store, batches, bucket)
+        except Exception as exc:  # the store could not even start: the commit failed
+            failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            running = failed
+        self._inflight = (group, bucket, running)
+        self._wakeup.set()
+        return True
+
     async def _commit(self, batches: list[WriteSet]) -> None:
-        """One transaction: the due counters first (so the watermark it records is the last alert-log id
-        before these batches), then the batches."""
+        """Commits ``batches`` (and the due counters) now, outside the queue: the final flush and recovery."""
         bucket = self.buffer.take() if self._flush_due() else None
         try:
-            watermark = await self._store.commit(batches, bucket)
+            watermark = await _start_commit(self._store, batches, bucket)
         except BaseException:
             if bucket is not None:
                 self.buffer.failed(bucket)
             raise
+        self._committed(batches, bucket, watermark)
+
+    def _committed(self, batches: list[WriteSet], bucket: Bucket | None, watermark: int | None) -> None:
         if bucket is not None and watermark is not None:
             self.buffer.flushed(bucket, watermark)
             self._next_flush = asyncio.get_running_loop().time() + self._flush_interval
@@ -168,25 +210,32 @@ class GroupCommitWriter:
 
     async def _run(self) -> None:
         while True:
-            if not self._pending:
-                if self._closing:
-                    if self.buffer.live:
-                        try:
-                            await self._commit([])
-                        except Exception as exc:  # counters stay in the alert log; recounted at start
-                            log.warning("final flush failed: %r", exc)
-                    return
-                if not self._flush_due():
-                    await self._wait()
-                    if not self._pending and not self._flush_due():
+            if self._inflight is None:
+                if not self._pending:
+                    if self._closing:
+                        if self.buffer.live:
+                            try:
+                                await self._commit([])
+                            except Exception as exc:  # counters stay in the alert log; recounted at start
+                                log.warning("final flush failed: %r", exc)
+                        return
+                    if not self._flush_due():
+                        await self._wait()
+                if self._inflight is None:
+                    if self._pending and self._pending[0][0] is None:
+                        self._pending.popleft()  # the resync barrier: every batch before it is committed
+                        await self._recover()
                         continue
-            group = self._take()
-            if group and group[0][0] is None:
-                await self._recover()
-                continue
+                    if not self._start():
+                        continue
+            assert self._inflight is not None  # noqa: S101 - set just above or by submit
+            group, bucket, running = self._inflight
             try:
-                await self._commit([ws for ws, _ in group if ws is not None])
+                watermark = await running
             except Exception as exc:
+                self._inflight = None
+                if bucket is not None:
+                    self.buffer.failed(bucket)
                 log.warning("commit of %d batches failed: %r", len(group), exc)
                 self._healthy.clear()
                 failed = group + list(self._pending)
@@ -196,8 +245,13 @@ class GroupCommitWriter:
                         future.set_exception(Unavailable(f"the store did not commit: {exc!r}", retry_after=1))
                 await self._recover()
                 continue
+            self._inflight = None
+            self._committed([ws for ws, _ in group if ws is not None], bucket, watermark)
             self.commits += 1
             self.batches += len(group)
+            # the next commit starts before the submitters resume: its batches were decided while this one ran
+            if self._healthy.is_set():
+                self._start()
             for _, future in group:
                 if not future.done():
                     future.set_result(None)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from llm_incident_manager.domain.alerts import Alert, AlertStatus, Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 
@@ -107,8 +109,7 @@ class AlertStatusChange:
     resolved_at: datetime | None
 
 
-@dataclass(slots=True)
-class Counter:
+class Counter(msgspec.Struct, gc=False):
     """What repeats (and resolves) of one alert of one incident add: folded in at the next flush."""
 
     count: int
@@ -116,15 +117,17 @@ class Counter:
     updated_at: datetime
     title: str
     severity: Severity
-    labels: dict[str, str]
+    #: None keeps the row's labels (a label fingerprint's repeat has the same labels)
+    labels: dict[str, str] | None
     annotations: dict[str, str]
 
     def merge(self, later: Counter) -> None:
         self.count += later.count
         self.last_seen_at = max(self.last_seen_at, later.last_seen_at)
         self.updated_at = max(self.updated_at, later.updated_at)
-        self.title, self.severity = later.title, later.severity
-        self.labels, self.annotations = later.labels, later.annotations
+        self.title, self.severity, self.annotations = later.title, later.severity, later.annotations
+        if later.labels is not None:
+            self.labels = later.labels
 
 
 @dataclass(slots=True)
@@ -172,7 +175,8 @@ class BatchLog:
     """A batch's row of the alert log: its normalised alerts and what was decided for each."""
 
     received_at: datetime
-    alerts: Sequence[Alert]
+    #: the normalised alerts, or (``DedupState.apply_wire``) the request's payload as it came, already JSON
+    alerts: Sequence[Alert] | msgspec.Raw
     decisions: list[Decision]
     deduplicated: int
 

@@ -1,0 +1,104 @@
+"""One commit of many batches, on SQLite (rows sent as one JSON array per statement) and PostgreSQL: every row of
+every batch lands, however many batches change one incident, and a flush folds in every counter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from llm_incident_manager.domain.alerts import AlertStatus, Severity
+from llm_incident_manager.domain.incidents import IncidentStatus
+from llm_incident_manager.ids import uuid7
+from llm_incident_manager.pipeline.projection import Bucket
+from llm_incident_manager.pipeline.writeset import Counter, NewAlert, NewIncident, WriteSet
+from llm_incident_manager.store.factory import make_store
+from llm_incident_manager.store.protocol import Store
+from tests.integration.conftest import make_settings
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = make_store(make_settings(database_url))
+    await store.open()
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _opened(incident_id: str, fps: list[str]) -> WriteSet:
+    ws = WriteSet()
+    ws.new_incidents.append(
+        NewIncident(
+            id=incident_id, status=IncidentStatus.TRIGGERED, severity=Severity.LOW, title="t", description=None,
+            source="test", fingerprint=fps[0], service="svc", model=None, model_version=None, provider=None,
+            region=None, env=None, node=None, labels={"a": "b"}, created_at=NOW, last_seen_at=NOW,
+        )
+    )  # fmt: skip
+    for fp in fps:
+        ws.new_alerts.append(
+            NewAlert(
+                incident_id=incident_id, fingerprint=fp, status=AlertStatus.FIRING, title=f"alert {fp}",
+                severity=Severity.LOW, source="test", explicit=False, dedup_key=None, labels={"fp": fp},
+                annotations={"summary": "s \\" + '"quoted"'}, first_seen_at=NOW,
+            )
+        )  # fmt: skip
+    return ws
+
+
+async def test_every_batch_of_a_commit_changes_the_incident(store: Store) -> None:
+    incident_id = uuid7()
+    opened = _opened(incident_id, ["f0"])
+    later = []
+    for i in range(1, 6):  # five batches of one commit, each adding an alert and changing the same incident
+        ws = WriteSet()
+        change = ws.change(incident_id)
+        change.alerts_added = 1
+        change.updated_at = NOW + timedelta(seconds=i)
+        change.last_seen_at = NOW + timedelta(seconds=i)
+        if i == 3:
+            change.severity = Severity.CRITICAL
+        if i == 4:
+            change.status = IncidentStatus.ACKNOWLEDGED
+            change.acknowledged_by = "user:ann"
+            change.acknowledged_at = NOW
+        later.append(ws)
+    await store.commit([opened, *later])
+    incident, _ = await store.get_incident(incident_id)
+    assert incident is not None
+    assert incident.alert_count == 1 + 5
+    assert incident.severity is Severity.CRITICAL
+    assert incident.status is IncidentStatus.ACKNOWLEDGED
+    assert incident.acknowledged_by == "user:ann"
+    assert incident.last_seen_at == NOW + timedelta(seconds=5)
+
+
+async def test_a_flush_folds_in_every_counter(store: Store) -> None:
+    incident_id = uuid7()
+    fps = [f"{i:016x}" for i in range(300)]
+    await store.commit([_opened(incident_id, fps)])
+    bucket = Bucket()
+    seen = NOW + timedelta(minutes=1)
+    for i, fp in enumerate(fps):
+        annotations = {"summary": f"now {i}", "quote": 'a "b" \\ c'}
+        bucket.add((incident_id, fp), Counter(i + 1, seen, seen, f"title {i}", Severity.HIGH, None, annotations))
+    await store.commit([], bucket)
+    incident, _ = await store.get_incident(incident_id)
+    assert incident is not None
+    assert incident.alert_count == 1 + sum(range(1, 301))  # opened with one; the counters add theirs
+    assert incident.last_seen_at == seen
+    page, _ = await store.list_incident_alerts(incident_id, None, 500)
+    alerts = {a.fingerprint: a for a in page.items}
+    assert len(alerts) == 300
+    for i, fp in enumerate(fps):
+        alert = alerts[fp]
+        assert alert.count == 1 + i + 1
+        assert alert.title == f"title {i}"
+        assert alert.labels == {"fp": fp}  # None keeps the labels
+        assert alert.annotations == {"summary": f"now {i}", "quote": 'a "b" \\ c'}
+        assert alert.last_seen_at == seen
