@@ -36,8 +36,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_timeout_seconds: float = 10.0
     key_cache_seconds: float = 10.0
     commit_max_alerts: int = 5000
-    flush_interval_seconds: float = 1.0
-    flush_max: int = 2000
+    flush_interval_seconds: float = 0.25
+    flush_max: int = 20_000
     log_level: str = "info"
     #: the configuration file (YAML, a superset of alertmanager.yml); None runs on the defaults
     config_path: str | None = None

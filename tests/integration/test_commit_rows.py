@@ -86,7 +86,10 @@ async def test_a_flush_folds_in_every_counter(store: Store) -> None:
     seen = NOW + timedelta(minutes=1)
     for i, fp in enumerate(fps):
         annotations = {"summary": f"now {i}", "quote": 'a "b" \\ c'}
-        bucket.add((incident_id, fp), Counter(i + 1, seen, seen, f"title {i}", Severity.HIGH, None, annotations))
+        if i % 2:  # a counter without text: the row keeps its own
+            bucket.add((incident_id, fp), Counter(i + 1, seen, seen, None, None, None, None))
+        else:
+            bucket.add((incident_id, fp), Counter(i + 1, seen, seen, f"title {i}", Severity.HIGH, None, annotations))
     await store.commit([], bucket)
     incident, _ = await store.get_incident(incident_id)
     assert incident is not None
@@ -98,7 +101,11 @@ async def test_a_flush_folds_in_every_counter(store: Store) -> None:
     for i, fp in enumerate(fps):
         alert = alerts[fp]
         assert alert.count == 1 + i + 1
-        assert alert.title == f"title {i}"
         assert alert.labels == {"fp": fp}  # None keeps the labels
-        assert alert.annotations == {"summary": f"now {i}", "quote": 'a "b" \\ c'}
         assert alert.last_seen_at == seen
+        if i % 2:
+            assert (alert.title, alert.severity) == (f"alert {fp}", Severity.LOW)
+            assert alert.annotations == {"summary": 's \\"quoted"'}
+        else:
+            assert (alert.title, alert.severity) == (f"title {i}", Severity.HIGH)
+            assert alert.annotations == {"summary": f"now {i}", "quote": 'a "b" \\ c'}

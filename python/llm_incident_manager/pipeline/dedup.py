@@ -100,13 +100,16 @@ class OpenAlertRow(msgspec.Struct, frozen=True):
 
 
 class _OpenAlert(msgspec.Struct, gc=False):
-    """One open alert. Not tracked by the garbage collector (it holds no containers): a million of these must not
-    lengthen every collection."""
+    """One open alert. Not tracked by the garbage collector (it makes no reference cycles): a million of these must
+    not lengthen every collection."""
 
     incident_id: str
     last_seen: float
     explicit: bool
     firing: bool
+    #: (title, severity, annotations) its row holds or its waiting counter will write; None when not known (after
+    #: a restart): a repeat with the same text leaves the row's text alone, so a flush updates two numbers
+    text: tuple[str, Severity, dict[str, str]] | None = None
 
 
 @dataclass(slots=True)
@@ -334,7 +337,12 @@ class DedupState:
                 touched[incident_id] = event_ts
             annotations = item.annotations
             title = annotations.get("summary") or labels.get("alertname") or "alert"
-            later = Counter(1, event_time, received_at, title, severity, None, annotations)
+            text = entry.text
+            if text is not None and text[1] is severity and text[0] == title and text[2] == annotations:
+                later = Counter(1, event_time, received_at, None, None, None, None)  # the row's text stands
+            else:
+                entry.text = (title, severity, annotations)
+                later = Counter(1, event_time, received_at, title, severity, None, annotations)
             current = counters.get((incident_id, fp))
             if current is None:
                 counters[(incident_id, fp)] = later
@@ -479,7 +487,13 @@ class DedupState:
         previous = self._alerts.get(fp)
         incident.fingerprints.add(fp)
         incident.firing.add(fp)
-        self._alerts[fp] = _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True)
+        self._alerts[fp] = _OpenAlert(
+            incident_id,
+            event_ts,
+            isinstance(alert.identity, tuple),
+            True,
+            (alert.title, alert.severity, alert.annotations),
+        )
         ws.new_alerts.append(self._new_alert(incident_id, alert, fp, feat))
         change = ws.change(incident_id)
         change.alerts_added += 1
@@ -502,7 +516,13 @@ class DedupState:
         incident = _OpenIncident(incident_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
         self._incidents[incident_id] = incident
         previous = self._alerts.get(fp)
-        self._alerts[fp] = _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True)
+        self._alerts[fp] = _OpenAlert(
+            incident_id,
+            event_ts,
+            isinstance(alert.identity, tuple),
+            True,
+            (alert.title, alert.severity, alert.annotations),
+        )
         if self.correlator is not None and feat is not None:
             self.correlator.add_incident(incident_id, feat, event_ts)
         ws.new_incidents.append(
@@ -590,6 +610,7 @@ class DedupState:
                 (incident_id, received_at, "alert_refired", f"{alert.integration}:{alert.source}",
                  {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
+        entry.text = (alert.title, alert.severity, alert.annotations)  # what its counter writes
         self._count(incident_id, fp, alert, received_at, ws, 1)
         self._raise_severity(incident, alert, fp, received_at, ws)
 
@@ -621,6 +642,7 @@ class DedupState:
                 (incident_id, received_at, "alert_resolved", actor,
                  {"fingerprint": fp, "event_time": alert.event_time.isoformat()})
             )  # fmt: skip
+        entry.text = (alert.title, alert.severity, alert.annotations)  # what its counter writes
         self._count(incident_id, fp, alert, received_at, ws, 0)
         change = ws.change(incident_id)
         change.updated_at = received_at

@@ -121,9 +121,9 @@ class ProjectionBuffer:
                     out,
                     count=out.count + counter.count,
                     last_seen_at=max(out.last_seen_at, counter.last_seen_at),
-                    title=counter.title,
-                    severity=counter.severity,
+                    title=out.title if counter.title is None else counter.title,
+                    severity=out.severity if counter.severity is None else counter.severity,
                     labels=out.labels if counter.labels is None else counter.labels,
-                    annotations=counter.annotations,
+                    annotations=out.annotations if counter.annotations is None else counter.annotations,
                 )
         return out

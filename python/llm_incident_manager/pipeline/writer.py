@@ -4,9 +4,13 @@ After each commit the batches' counters (what repeats add) move to the projectio
 ``flush_interval`` seconds (or once ``flush_max`` alerts have counters waiting) the next transaction folds them
 into the rows first (``pipeline.projection``).
 
-A commit starts the moment a batch is submitted to an idle writer, and the next one the moment a commit ends,
-not when the writer's task next gets a turn of the event loop: the store works in its own thread while the
-event loop decides the batches that go into the next commit (docs/performance.md). Each submitter awaits its own
+A commit starts the moment a batch is submitted to an idle writer, not when the writer's task next gets a turn
+of the event loop. A store that runs its commits one after the other in their own thread (``pipelined``:
+SQLite) takes a second commit while one runs, so its thread goes from one to the next without waiting for the
+event loop, while the loop decides the batches of the one after (docs/performance.md). Such a second commit
+never folds in counters: the watermark a flush records must not cover batches whose counters are not yet in
+the buffer. If a commit fails, the store refuses the one queued behind it (``clear_failure`` lets it commit
+again once the state is reloaded). Each submitter awaits its own
 batch's commit, so ``202`` is only sent once the batch is durable. If a commit
 fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
 ``on_failure`` runs before anything else is decided: the pipeline reloads its in-memory state from the store,
@@ -17,6 +21,7 @@ that runs, new batches are refused with 503 rather than decided on a state about
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -71,7 +76,9 @@ class GroupCommitWriter:
         self._pending: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._inflight: _Inflight | None = None
+        #: commits under way, oldest first: one, or two for a pipelined store
+        self._inflight: deque[_Inflight] = deque()
+        self._pipelined = bool(getattr(store, "pipelined", False))
         self._closing = False
         self._healthy = asyncio.Event()
         self._healthy.set()
@@ -118,8 +125,8 @@ class GroupCommitWriter:
                 return future
         self._pending.append((ws, future))
         self._wakeup.set()
-        if self._inflight is None and self._task is not None and self._healthy.is_set():
-            self._start()
+        if self._task is not None:
+            self._top_up()
         return future
 
     def resync(self) -> None:
@@ -165,17 +172,27 @@ class GroupCommitWriter:
             or asyncio.get_running_loop().time() >= self._next_flush
         )
 
-    def _start(self) -> bool:
-        """Starts the next commit: the queued batches up to the limit, with the due counters. False when there is
-        nothing to commit or a resync barrier is next (the writer's task handles that)."""
+    def _top_up(self) -> None:
+        """Starts a commit when none runs, or (pipelined store, no counters due) a second one behind it."""
+        if not self._healthy.is_set():
+            return
+        if not self._inflight:
+            self._start(flush=True)
+        elif self._pipelined and len(self._inflight) == 1 and not self._flush_due():
+            self._start(flush=False)
+
+    def _start(self, *, flush: bool) -> bool:
+        """Starts the next commit: the queued batches up to the limit, with the due counters when ``flush``. False
+        when there is nothing to commit or a resync barrier is next (the writer's task handles that)."""
         if self._pending and self._pending[0][0] is None:
             return False
-        if not self._pending and not self._flush_due():
+        due = flush and self._flush_due()
+        if not self._pending and not due:
             return False
         group = self._take()
         # one transaction: the due counters first (so the watermark it records is the last alert-log id before
         # these batches), then the batches
-        bucket = self.buffer.take() if self._flush_due() else None
+        bucket = self.buffer.take() if due else None
         batches = [ws for ws, _ in group if ws is not None]
         try:
             running = _start_commit(self._store, batches, bucket)
@@ -183,7 +200,7 @@ class GroupCommitWriter:
             failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             running = failed
-        self._inflight = (group, bucket, running)
+        self._inflight.append((group, bucket, running))
         self._wakeup.set()
         return True
 
@@ -210,7 +227,7 @@ class GroupCommitWriter:
 
     async def _run(self) -> None:
         while True:
-            if self._inflight is None:
+            if not self._inflight:
                 if not self._pending:
                     if self._closing:
                         if self.buffer.live:
@@ -221,43 +238,54 @@ class GroupCommitWriter:
                         return
                     if not self._flush_due():
                         await self._wait()
-                if self._inflight is None:
+                if not self._inflight:
                     if self._pending and self._pending[0][0] is None:
                         self._pending.popleft()  # the resync barrier: every batch before it is committed
                         await self._recover()
                         continue
-                    if not self._start():
+                    if not self._start(flush=True):
                         continue
-            assert self._inflight is not None  # noqa: S101 - set just above or by submit
-            group, bucket, running = self._inflight
+            group, bucket, running = self._inflight[0]
             try:
                 watermark = await running
             except Exception as exc:
-                self._inflight = None
-                if bucket is not None:
-                    self.buffer.failed(bucket)
-                log.warning("commit of %d batches failed: %r", len(group), exc)
-                self._healthy.clear()
-                failed = group + list(self._pending)
-                self._pending.clear()
-                for _, future in failed:
-                    if not future.done():
-                        future.set_exception(Unavailable(f"the store did not commit: {exc!r}", retry_after=1))
-                await self._recover()
+                await self._failed(exc)
                 continue
-            self._inflight = None
+            self._inflight.popleft()
             self._committed([ws for ws, _ in group if ws is not None], bucket, watermark)
             self.commits += 1
             self.batches += len(group)
             # the next commit starts before the submitters resume: its batches were decided while this one ran
-            if self._healthy.is_set():
-                self._start()
+            self._top_up()
             for _, future in group:
                 if not future.done():
                     future.set_result(None)
 
+    async def _failed(self, exc: Exception) -> None:
+        """The oldest commit under way failed: so does every batch behind it (the store refuses the commit queued
+        behind a failed one), then the state is reloaded."""
+        self._healthy.clear()
+        inflight = list(self._inflight)
+        self._inflight.clear()
+        log.warning("commit of %d batches failed: %r", sum(len(g) for g, _, _ in inflight), exc)
+        for _, _, later in inflight[1:]:  # let the store refuse it before anything else runs
+            with contextlib.suppress(Exception):
+                await later
+        failed = [item for group, _, _ in inflight for item in group] + list(self._pending)
+        self._pending.clear()
+        for _, bucket, _ in inflight:
+            if bucket is not None:
+                self.buffer.failed(bucket)
+        for _, future in failed:
+            if not future.done():
+                future.set_exception(Unavailable(f"the store did not commit: {exc!r}", retry_after=1))
+        await self._recover()
+
     async def _recover(self) -> None:
         self._healthy.clear()
+        clear = getattr(self._store, "clear_failure", None)
+        if clear is not None:
+            clear()
         delay = 0.05
         try:
             while True:

@@ -115,17 +115,19 @@ class Counter(msgspec.Struct, gc=False):
     count: int
     last_seen_at: datetime
     updated_at: datetime
-    title: str
-    severity: Severity
-    #: None keeps the row's labels (a label fingerprint's repeat has the same labels)
+    #: the latest text; None keeps the row's (a label fingerprint's repeat has the same labels; the wire path
+    #: leaves out a text equal to the row's)
+    title: str | None
+    severity: Severity | None
     labels: dict[str, str] | None
-    annotations: dict[str, str]
+    annotations: dict[str, str] | None
 
     def merge(self, later: Counter) -> None:
         self.count += later.count
         self.last_seen_at = max(self.last_seen_at, later.last_seen_at)
         self.updated_at = max(self.updated_at, later.updated_at)
-        self.title, self.severity, self.annotations = later.title, later.severity, later.annotations
+        if later.title is not None:
+            self.title, self.severity, self.annotations = later.title, later.severity, later.annotations
         if later.labels is not None:
             self.labels = later.labels
 

@@ -139,16 +139,15 @@ PAGE_COLUMNS = (
 )
 
 
-def flush_rows(
-    bucket: Bucket, time: Callable[[datetime], Any], text: Callable[[Any], Any] = encode_json
-) -> tuple[list[Row], list[Row]]:
+def flush_rows(bucket: Bucket, time: Callable[[datetime], Any]) -> tuple[list[Row], list[Row]]:
     """The counter rows of a bucket: (alert rows, incident rows). Text columns are None where the counts
-    were recounted from the alert log, which keeps no text (the SQL keeps the old text then). ``text`` turns
-    labels and annotations into what the store binds (JSON text; a store that sends its rows as one JSON
-    document takes the dicts as they are)."""
+    were recounted from the alert log, which keeps no text, or where the counter left the row's text as it is
+    (the SQL keeps the old text then)."""
     alerts = [
-        (c.count, time(c.last_seen_at), c.title, c.severity.value, None if c.labels is None else text(c.labels),
-         text(c.annotations), incident_id, fp)
+        (c.count, time(c.last_seen_at), c.title, None if c.severity is None else c.severity.value,
+         None if c.labels is None else encode_json(c.labels),
+         None if c.annotations is None else encode_json(c.annotations),
+         incident_id, fp)
         for (incident_id, fp), c in bucket.alerts.items()
     ]  # fmt: skip
     incidents = [

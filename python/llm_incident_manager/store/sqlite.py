@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,13 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
-
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.escalations import EscalationRecord
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert, IncidentStatus, TimelineEvent
 from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, PageState
 from llm_incident_manager.domain.silences import Silence
+from llm_incident_manager.errors import Unavailable
 from llm_incident_manager.pipeline.dedup import OpenAlertRow
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow, WriteSet
@@ -124,82 +124,36 @@ _INSERT_DISABLED = (
 )
 
 
-# -- many rows in one statement ---------------------------------------------------------------------------
-# Python's sqlite3 releases the GIL around each sqlite3_step, so ``executemany`` over n rows takes the GIL back
-# n times; while the event loop's thread is busy every one of those hand-overs waits for it (the convoy effect).
-# Measured with one busy Python thread beside it: 2,000 single-row steps per commit made 4 commits in 3 s, the
-# same rows as one JSON array expanded by ``json_each`` in one step made 148. So the statements a commit runs
-# with many rows take their rows as one JSON array (``_many``), and SQLite does the rest without the GIL.
-
-
-def _values(n: int) -> str:
-    """The ``n`` columns of each row of a JSON array of rows, as ``c0 .. c<n-1>``."""
-    columns = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(n))
-    return f"(SELECT {columns} FROM json_each(?)) AS j"
-
-
-def _insert_many(table: str, columns: str, suffix: str = "") -> str:
-    n = len(columns.split(","))
-    picked = ", ".join(f"j.c{i}" for i in range(n))
-    # WHERE true: an upsert after INSERT ... SELECT needs it to parse
-    return f"INSERT INTO {table} ({columns}) SELECT {picked} FROM {_values(n)} WHERE true {suffix}"
-
-
-_ALERT_COLUMNS = (
-    "incident_id, fingerprint, status, title, severity, source, explicit, dedup_key, labels, annotations, count, "
-    "first_seen_at, last_seen_at, resolved_at, service, model, env, region, node, key_scope"
-)
-#: statement name → the same statement taking its rows as one JSON array. An ``UPDATE ... FROM`` applies one
-#: row per target row, so the updates' rows must be unique per target (``_UNIQUE``), else they run one by one.
-_MANY_SQL = {
-    "incidents": _insert_many("incidents", INCIDENT_COLUMNS),
-    "alerts": _insert_many("incident_alerts", _ALERT_COLUMNS),
-    "changes": f"""
-UPDATE incidents SET
-    updated_at = max(updated_at, coalesce(j.c0, updated_at)),
-    status = coalesce(j.c1, status),
-    severity = coalesce(j.c2, severity),
-    acknowledged_at = coalesce(j.c3, acknowledged_at),
-    acknowledged_by = coalesce(j.c4, acknowledged_by),
-    resolved_at = coalesce(j.c5, resolved_at),
-    resolved_by = coalesce(j.c6, resolved_by),
-    alert_count = alert_count + j.c7,
-    last_seen_at = max(last_seen_at, coalesce(j.c8, last_seen_at))
-FROM {_values(10)} WHERE id = j.c9
-""",
-    "timeline": _insert_many("timeline", "incident_id, at, kind, actor, data"),
-    "pages": _insert_many("notifications", PAGE_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING"),
-    "flush_alerts": f"""
+#: the counters' flush: rows whose text changed rewrite it, the others (a repeat's usual case) add two numbers
+_FLUSH_SQL = {
+    "flush_alerts": """
 UPDATE incident_alerts SET
-    count = count + j.c0, last_seen_at = max(last_seen_at, j.c1), title = coalesce(j.c2, title),
-    severity = coalesce(j.c3, severity), labels = coalesce(j.c4, labels), annotations = coalesce(j.c5, annotations)
-FROM {_values(8)} WHERE incident_id = j.c6 AND fingerprint = j.c7
+    count = count + ?, last_seen_at = max(last_seen_at, ?), title = coalesce(?, title),
+    severity = coalesce(?, severity), labels = coalesce(?, labels), annotations = coalesce(?, annotations)
+WHERE incident_id = ? AND fingerprint = ?
 """,
-    "flush_incidents": f"""
-UPDATE incidents SET alert_count = alert_count + j.c0, last_seen_at = max(last_seen_at, j.c1),
-    updated_at = max(updated_at, j.c2)
-FROM {_values(4)} WHERE id = j.c3
-""",
+    "flush_counts": "UPDATE incident_alerts SET count = count + ?, last_seen_at = max(last_seen_at, ?) "
+    "WHERE incident_id = ? AND fingerprint = ?",
+    "flush_incidents": "UPDATE incidents SET alert_count = alert_count + ?, last_seen_at = max(last_seen_at, ?), "
+    "updated_at = max(updated_at, ?) WHERE id = ?",
 }
-#: update statements → the index of the row's key (a commit's batches may each change one incident)
-_UNIQUE = {"changes": 9}
-_encode_rows = msgspec.json.Encoder().encode
-
-
-def _as_is(value: Any) -> Any:
-    return value
 
 
 def _many(conn: sqlite3.Connection, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Runs statement ``name`` for every row: one step over a JSON array where ``_MANY_SQL`` has the statement,
-    ``executemany`` otherwise. Rows for ``_MANY_SQL`` may hold dicts where a column is JSON text (the flush's
-    labels and annotations): they are written as the JSON text of the dict."""
-    many = _MANY_SQL.get(name)
-    key = _UNIQUE.get(name)
-    if many is not None and (key is None or len({row[key] for row in rows}) == len(rows)):
-        conn.execute(many, (_encode_rows(rows),))
-    else:
-        conn.executemany(_COMMIT_SQL[name], rows)
+    """Runs statement ``name`` (a commit's or a flush's) for every row."""
+    conn.executemany(_FLUSH_SQL.get(name) or _COMMIT_SQL[name], rows)
+
+
+def _flush(conn: sqlite3.Connection, alerts: Sequence[tuple[Any, ...]], incidents: Sequence[tuple[Any, ...]]) -> None:
+    """Folds counters in (``rows.flush_rows``' rows): a row without text (title and labels None) adds its numbers
+    only."""
+    texts = [row for row in alerts if row[2] is not None or row[4] is not None]
+    if texts:
+        _many(conn, "flush_alerts", texts)
+    if len(texts) < len(alerts):
+        _many(conn, "flush_counts", [(r[0], r[1], r[6], r[7]) for r in alerts if r[2] is None and r[4] is None])
+    if incidents:
+        _many(conn, "flush_incidents", incidents)
 
 
 _ESCALATION_COLUMNS = "incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at"
@@ -324,6 +278,8 @@ def _incident(row: sqlite3.Row) -> Incident:
 
 class SQLiteStore:
     kind = "sqlite"
+    #: commits run in the order they are started, in one thread (pipeline.writer may queue a second one)
+    pipelined = True
 
     def __init__(self, url: str, *, synchronous: str = "FULL", timeout: float = 10.0) -> None:
         self.path = _path_of(url)
@@ -333,6 +289,7 @@ class SQLiteStore:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="lim-sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
+        self._failed = False
         self._rconn: sqlite3.Connection | None = None
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -404,20 +361,31 @@ class SQLiteStore:
         return await self.start_commit(batches, flush)
 
     def start_commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> asyncio.Future[int | None]:
-        """``commit``, handed to the writer thread before this returns (the group-commit writer starts the next
-        commit without waiting for a turn of the event loop)."""
+        """``commit``, handed to the writer thread before this returns. Commits run in the order they are started,
+        one after the other (``pipelined``), and once one fails every commit after it is refused until
+        ``clear_failure``: a later batch may build on a failed one's decisions."""
         rows = commit_rows(batches, to_us, int)
-        flush_alerts, flush_incidents = flush_rows(flush, to_us, _as_is) if flush else ([], [])
+        flush_alerts, flush_incidents = flush_rows(flush, to_us) if flush else ([], [])
 
         def run(conn: sqlite3.Connection) -> int | None:
+            if self._failed:
+                raise Unavailable("a commit queued before this one failed", retry_after=1)
+            try:
+                return write(conn)
+            except BaseException:
+                self._failed = True
+                raise
+
+        def write(conn: sqlite3.Connection) -> int | None:
             with _immediate(conn):
                 # counters first: the watermark they record must not cover this group's alert-log rows, whose
                 # counters are not in the bucket
                 watermark = None
                 if flush is not None:
-                    _many(conn, "flush_alerts", flush_alerts)
-                    _many(conn, "flush_incidents", flush_incidents)
+                    _flush(conn, flush_alerts, flush_incidents)
                     watermark = int(conn.execute(_ADVANCE).fetchone()[0])
+                if rows.batches:  # the alert log's payloads, compressed here, without the GIL
+                    rows.batches = [(r[0], r[1], r[2], zlib.compress(r[3], 1), r[4]) for r in rows.batches]
                 for name, params in rows.in_order():
                     _many(conn, name, params)
             return watermark
@@ -425,6 +393,10 @@ class SQLiteStore:
         conn = self._wconn
         assert conn is not None, "store is not open"  # noqa: S101
         return asyncio.get_running_loop().run_in_executor(self._writer, run, conn)
+
+    def clear_failure(self) -> None:
+        """Commits are accepted again (the writer reloads its state from the store after a failed commit)."""
+        self._failed = False
 
     async def watermark(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -437,8 +409,7 @@ class SQLiteStore:
             with _immediate(conn):
                 entries = [(blob, from_us(at)) for blob, at in conn.execute(_RECOUNT)]
                 alerts, incidents = recount_rows(entries, to_us)
-                _many(conn, "flush_alerts", alerts)
-                _many(conn, "flush_incidents", incidents)
+                _flush(conn, alerts, incidents)
                 conn.execute(_ADVANCE)
             return sum(row[0] for row in incidents)
 
