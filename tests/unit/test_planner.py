@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +11,7 @@ from llm_incident_manager.clock import ManualClock
 from llm_incident_manager.domain.alerts import Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 from llm_incident_manager.notify.config import EventKind
-from llm_incident_manager.notify.planner import SELF_SOURCE, NotificationPlanner, PlannedTarget, next_digest
+from llm_incident_manager.notify.planner import SELF_SOURCE, NotificationPlanner, PlannedTarget, next_digest, step_of
 from llm_incident_manager.pipeline.writeset import IncidentChange, NewIncident, WriteSet
 
 T0 = datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)
@@ -117,3 +117,31 @@ def test_digest_boundaries_are_shared_and_after_now(now: datetime, interval: flo
     assert (boundary - now).total_seconds() <= interval + 1e-6
     assert boundary.timestamp() % interval == 0
     assert next_digest(now + (boundary - now) // 2, interval) == boundary  # any time before it: the same one
+
+
+def test_alerts_added_page_once_per_group_interval_window_at_its_end() -> None:
+    targets = {"team": [PlannedTarget("team", "slack_configs[0]", "slack", "#ops", ALL)]}
+    planner = NotificationPlanner(targets, "team", None, ManualClock(T0), route=lambda labels, at: ["team"],
+                                  group_interval=lambda labels: 60.0)  # fmt: skip
+    ws = WriteSet()
+    _created(ws, "i1")
+    planner.plan(ws)
+    added = WriteSet()
+    for second, fp in ((10, "f2"), (30, "f3"), (59, "f4"), (61, "f5")):
+        at = T0.replace(minute=0, second=0) + timedelta(seconds=second)
+        added.timeline.append(("i1", at, "alert_grouped", "x", {"fingerprint": fp}))
+    planner.plan(added)
+    keys = [p.idempotency_key for p in added.pages]
+    window = int(T0.replace(minute=0, second=0).timestamp())
+    # the store keeps the first page of a key: one page per window
+    assert sorted(set(keys)) == [f"i1/alert_added@{window}/team/slack_configs[0]",
+                                 f"i1/alert_added@{window + 60}/team/slack_configs[0]"]  # fmt: skip
+    assert {p.idempotency_key: p.next_at for p in added.pages}[keys[0]] == T0.replace(minute=1, second=0)
+
+
+@given(st.floats(min_value=1.0, max_value=86_400.0), st.integers(min_value=0, max_value=10**9))
+def test_the_window_of_an_added_alert_holds_its_time(interval: float, at_s: int) -> None:
+    at = datetime.fromtimestamp(at_s, UTC)
+    start = float(step_of(EventKind.ALERT_ADDED, at, {}, interval).split("@")[1])
+    assert start <= at_s + 0.5
+    assert at_s < start + interval + 0.5

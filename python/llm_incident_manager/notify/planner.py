@@ -8,7 +8,9 @@ out; the service's own incidents (dead letters) go to ``notifications.self_monit
 silenced alert (``suppressed_by``) page nobody.
 
 The page's idempotency key is ``{incident}/{step}/{receiver}/{target}``: one logical page per (incident, step,
-recipient, channel). The store drops a second page with a key it holds, so a step planned twice pages once.
+recipient, channel). The store drops a second page with a key it holds, so a step planned twice pages once. Alerts
+added to an incident page once per ``group_interval`` window of its route (the step names the window), at the
+window's end, as Alertmanager notifies a group's new alerts.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ class PlannedTarget:
     digest_severities: frozenset[str] = frozenset()
 
 
-def step_of(kind: EventKind, at: datetime, data: Mapping[str, Any]) -> str:
-    """The step of an event within its incident: what makes its page one logical page."""
+def step_of(kind: EventKind, at: datetime, data: Mapping[str, Any], group_interval: float = 0.0) -> str:
+    """The step of an event within its incident: what makes its page one logical page. Alerts added to an incident
+    make one step per ``group_interval`` window (Alertmanager notifies a group's new alerts once per
+    ``group_interval``), without an interval one step per alert."""
     if kind is EventKind.ALERT_ADDED:
+        if group_interval > 0:
+            return f"alert_added@{math.floor(at.timestamp() / group_interval) * group_interval:.0f}"
         return f"alert_added:{data.get('fingerprint', '')}"
     if kind is EventKind.SEVERITY_RAISED:
         return f"severity_raised:{data.get('to', '')}"
@@ -87,6 +93,7 @@ class NotificationPlanner:
         self_receiver: str | None = None,
         clock: Clock | None = None,
         route: Callable[[Mapping[str, str], datetime], list[str]] | None = None,
+        group_interval: Callable[[Mapping[str, str]], float] | None = None,
     ) -> None:
         #: receiver name → its targets
         self.targets = targets
@@ -95,8 +102,12 @@ class NotificationPlanner:
         self.clock = clock or SystemClock()
         #: the routing tree (``routing.tree.Router.receivers``); None sends everything to the root receiver
         self.route = route
+        #: the route's group_interval of an incident's first alert (``Router.group_interval``); None: no window
+        self.group_interval = group_interval
         #: open incidents: id → (severity, receivers); resolved ones are forgotten
         self._open: dict[str, tuple[Severity, tuple[str, ...]]] = {}
+        #: open incidents → their group_interval in seconds (0: every added alert pages)
+        self._interval: dict[str, float] = {}
         #: every page planned since start (a metric)
         self.planned = 0
         #: open incidents that opened suppressed and have paged nobody since
@@ -113,13 +124,21 @@ class NotificationPlanner:
             return tuple(self.route(labels, at))
         return (self.root,) if self.root else ()
 
+    def _group_interval(self, source: str, labels: Mapping[str, str]) -> float:
+        if source == SELF_SOURCE or self.group_interval is None:
+            return 0.0
+        return self.group_interval(labels)
+
     def load(self, rows: Iterable[OpenAlertRow]) -> None:
         """The open incidents' severities and receivers after a (re)start, from their first alert."""
         self._open.clear()
+        self._interval.clear()
         now = self.clock.now()
         for row in rows:
             if row.incident_id not in self._open:
-                self._open[row.incident_id] = (row.severity, self._receivers(row.source, row_labels(row), now))
+                labels = row_labels(row)
+                self._open[row.incident_id] = (row.severity, self._receivers(row.source, labels, now))
+                self._interval[row.incident_id] = self._group_interval(row.source, labels)
 
     def receivers_of(self, incident_id: str) -> tuple[str, ...]:
         found = self._open.get(incident_id)
@@ -135,6 +154,7 @@ class NotificationPlanner:
             first = alerts.get((n.id, n.fingerprint))
             labels = complete_labels(first.labels if first is not None else n.labels, n.severity.value, n.title, n)
             self._open[n.id] = (n.severity, self._receivers(n.source, labels, now))
+            self._interval[n.id] = self._group_interval(n.source, labels)
         for incident_id, change in ws.changes.items():
             if change.severity is not None and incident_id in self._open:
                 self._open[incident_id] = (change.severity, self._open[incident_id][1])
@@ -159,6 +179,7 @@ class NotificationPlanner:
         for incident_id, change in ws.changes.items():
             if change.resolved_at is not None:
                 self._open.pop(incident_id, None)
+                self._interval.pop(incident_id, None)
                 self._quiet.discard(incident_id)
 
     def _escalation_only(self, incident_id: str, kind: EventKind, now: datetime, ws: WriteSet) -> None:
@@ -176,7 +197,8 @@ class NotificationPlanner:
         severity, receivers = self._open.get(incident_id, (Severity.HIGH, (self.root,) if self.root else ()))
         if not receivers:
             return
-        step = step_of(kind, at, data)
+        interval = self._interval.get(incident_id, 0.0) if kind is EventKind.ALERT_ADDED else 0.0
+        step = step_of(kind, at, data, interval)
         payload = {**data, "actor": actor}
         if alert is not None:  # what the templates show of the alert behind the event (links, value, threshold)
             payload["labels"] = alert.labels
@@ -186,6 +208,8 @@ class NotificationPlanner:
                 continue
             digest = target.digest_interval is not None and severity.value in target.digest_severities
             due = next_digest(now, target.digest_interval) if digest and target.digest_interval else now
+            if interval > 0:  # one page for the window's added alerts, sent as the window closes
+                due = max(due, next_digest(at, interval))
             ws.pages.append(
                 _page(incident_id, step, kind.value, target, severity.value, payload, now, next_at=due, digest=digest)
             )

@@ -149,6 +149,7 @@ class NotificationRuntime:
             settings.self_monitoring_receiver,
             clock=clock,
             route=router.receivers if router is not None else None,
+            group_interval=router.group_interval if router is not None else None,
         )
         worker_escalations = None
         if config.escalation_policies:

@@ -11,6 +11,7 @@ Alertmanager's algorithm (dispatch/route.go), so an ``alertmanager.yml`` routes 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,8 @@ class Route:
     continue_: bool
     mute: list[str]
     active: list[str]
+    #: seconds between notifications of alerts added to one group (inherited; Alertmanager's default 5m)
+    group_interval: float = 300.0
     routes: list[Route] = field(default_factory=list)
 
     def match(self, labels: Mapping[str, str]) -> list[Route]:
@@ -68,6 +71,23 @@ class Route:
             if not child.continue_:
                 break
         return found or [self]
+
+
+#: Alertmanager's default ``group_interval``
+DEFAULT_GROUP_INTERVAL = 300.0
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+
+
+def _duration(text: str, where: str) -> float:
+    """A Prometheus duration (``5m``, ``1h30m``, ``250ms``) in seconds, > 0."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise RoutingError(f"{where}: {text!r} is not a duration (like 30s, 5m, 1h30m)")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise RoutingError(f"{where}: must be longer than 0s")
+    return seconds
 
 
 def _compile(cfg: RouteConfig, path: str, parent: Route | None, receivers: set[str], intervals: set[str]) -> Route:
@@ -95,6 +115,9 @@ def _compile(cfg: RouteConfig, path: str, parent: Route | None, receivers: set[s
         for i, name in enumerate(names):
             if name not in intervals:
                 raise RoutingError(f"{path}.{key}[{i}]: no time interval is named {name!r}")
+    interval = parent.group_interval if parent is not None else DEFAULT_GROUP_INTERVAL
+    if cfg.group_interval is not None:
+        interval = _duration(cfg.group_interval, f"{path}.group_interval")
     route = Route(
         path=path,
         receiver=receiver,
@@ -103,6 +126,7 @@ def _compile(cfg: RouteConfig, path: str, parent: Route | None, receivers: set[s
         continue_=cfg.continue_,
         mute=list(cfg.mute_time_intervals),
         active=list(cfg.active_time_intervals),
+        group_interval=interval,
     )
     route.routes = [_compile(child, f"{path}.routes[{i}]", route, receivers, intervals)
                     for i, child in enumerate(cfg.routes)]  # fmt: skip
@@ -142,6 +166,10 @@ class Router:
         if found is None:
             return None
         return () if "..." in found else tuple(found)
+
+    def group_interval(self, labels: Mapping[str, str]) -> float:
+        """Seconds between notifications of alerts added to the alert's group: its first route's (inherited)."""
+        return self.routes(labels)[0].group_interval
 
     def muted(self, route: Route, at: datetime) -> bool:
         if any(self._in_interval(name, at) for name in route.mute):
