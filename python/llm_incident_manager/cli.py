@@ -56,6 +56,9 @@ def _serve(settings: Settings) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from llm_incident_manager.services import tune_runtime
+
+    tune_runtime()
     Granian(
         "llm_incident_manager.app:create_app",
         address=settings.host,

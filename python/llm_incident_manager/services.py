@@ -38,7 +38,8 @@ SWITCH_INTERVAL = 0.0002
 
 
 def tune_runtime() -> None:
-    """The interpreter settings of a running service.
+    """The interpreter settings of a served process (``lim serve`` sets them before granian forks its worker,
+    which inherits them; tests and embedders keep Python's defaults).
 
     * The GIL is handed over after ``SWITCH_INTERVAL`` rather than Python's 5 ms: the store's writer thread takes
       the GIL back after each statement it runs without it, and while the event loop's thread is busy every one
@@ -142,7 +143,6 @@ class Services:
             buffer=buffer,
         )
         writer.start()
-        tune_runtime()
         log.info(
             "store %s ready: %d open incidents, %d open alerts", store.kind, state.open_incidents, state.open_alerts
         )

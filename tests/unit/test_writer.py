@@ -202,3 +202,107 @@ async def test_a_full_buffer_is_flushed_before_the_interval_is_over() -> None:
     await asyncio.wait_for(store.flushed.wait(), 5)
     assert store.flushes == [{("i1", "a"): 1, ("i2", "b"): 1}]
     await writer.stop()
+
+
+class PipelinedCommitter(Committer):
+    """A store that runs its commits one after the other in the order they start (as the SQLite store's thread
+    does) and refuses every commit after a failed one until ``clear_failure``."""
+
+    pipelined = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[tuple[Sequence[WriteSet], Bucket | None, asyncio.Future[int | None]]] = (
+            asyncio.Queue()
+        )
+        self.refusing = False
+        self.cleared = 0
+        self.started_with_flush: list[bool] = []
+        self.runner = asyncio.get_running_loop().create_task(self._run())
+
+    def start_commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> asyncio.Future[int | None]:
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.started_with_flush.append(flush is not None)
+        self.queue.put_nowait((batches, flush, future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            batches, flush, future = await self.queue.get()
+            if self.refusing:
+                future.set_exception(Unavailable("a commit queued before this one failed", retry_after=1))
+                continue
+            try:
+                future.set_result(await self.commit(batches, flush))
+            except OSError as exc:
+                self.refusing = True
+                future.set_exception(exc)
+
+    def clear_failure(self) -> None:
+        self.refusing = False
+        self.cleared += 1
+
+
+async def test_a_pipelined_store_gets_a_second_commit_while_one_runs() -> None:
+    store = PipelinedCommitter()
+
+    async def reload() -> None:
+        pass
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0)
+    writer.start()
+    store.gate.clear()
+    first = writer.submit(WriteSet())
+    second = writer.submit(WriteSet())  # starts at once, behind the first
+    rest = [writer.submit(WriteSet()) for _ in range(3)]  # two are under way: these wait for the next
+    assert len(store.started_with_flush) == 2
+    store.gate.set()
+    await asyncio.gather(first, second, *rest)
+    assert [len(g) for g in store.groups] == [1, 1, 3]
+    await writer.stop()
+    store.runner.cancel()
+
+
+async def test_after_a_failed_commit_the_queued_one_is_refused_and_nothing_behind_it_commits() -> None:
+    store = PipelinedCommitter()
+    reloaded = asyncio.Event()
+
+    async def reload() -> None:
+        reloaded.set()
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0)
+    writer.start()
+    store.gate.clear()
+    store.fail_next = True
+    futures = [writer.submit(WriteSet()) for _ in range(4)]
+    store.gate.set()
+    for future in futures:
+        with pytest.raises(Unavailable):
+            await future
+    await reloaded.wait()
+    assert store.groups == []  # the second commit under way was refused, the rest failed with it
+    assert store.cleared >= 1
+    await writer.submit(WriteSet())  # once reloaded, commits go through again
+    assert len(store.groups) == 1
+    await writer.stop()
+    store.runner.cancel()
+
+
+async def test_only_a_commit_started_alone_folds_counters_in() -> None:
+    store = PipelinedCommitter()
+
+    async def reload() -> None:
+        pass
+
+    writer = GroupCommitWriter(store, reload, flush_interval=0.0)
+    writer.start()
+    store.gate.clear()
+    writer.buffer.add(repeats("i1", "f1", 2).counters)
+    first = writer.submit(repeats("i1", "f1", 1))
+    second = writer.submit(repeats("i1", "f1", 1))
+    store.gate.set()
+    await asyncio.gather(first, second)
+    await writer.stop()
+    store.runner.cancel()
+    assert store.started_with_flush[:2] == [True, False]
+    assert sum(sum(f.values()) for f in store.flushes) == 4  # every counter folded in, none twice
