@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, asgi, get, post
 from litestar.exceptions import ClientException
+
+from llm_incident_manager.api.alertmanager_v2 import PostableAlert
+from llm_incident_manager.cli import granian_serve
 
 __all__ = ["APPS", "PostableAlert", "litestar_app", "litestar_asgi_app", "main", "raw_app"]
 
@@ -37,16 +39,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 1024 * 1024  # LIM_MAX_BODY_BYTES' default, so the Litestar apps check the same limit as ours
-
-
-class PostableAlert(msgspec.Struct, rename="camel"):
-    """Alertmanager API v2 ``postableAlert``: the same shape as the service's own (``api/alertmanager_v2.py``)."""
-
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    generator_url: str = msgspec.field(default="", name="generatorURL")
 
 
 #: Built once and reused by every request, as a service would.
@@ -172,20 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=18091)
     args = parser.parse_args(argv)
 
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    # The same arguments as `_serve` in python/llm_incident_manager/cli.py.
-    Granian(
-        APPS[args.app],
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        factory=True,
-        log_enabled=True,
-        backlog=2048,
-    ).serve()
+    granian_serve(APPS[args.app], args.host, args.port)  # as `lim serve` serves the service
     return 0
 
 

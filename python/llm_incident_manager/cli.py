@@ -52,24 +52,23 @@ async def _check_receivers(config: FileConfig) -> list[str]:
     return report
 
 
-def _serve(settings: Settings) -> int:
+def granian_serve(target: str, host: str, port: int) -> None:
+    """Serves the ASGI app factory ``target`` as ``lim serve`` does (benchmarks/ceiling.py serves its apps the same
+    way). One worker: the dedup state lives in the process (docs/storage.md)."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    Granian(
+        target, address=host, port=port, interface=Interfaces.ASGI, workers=1, factory=True, log_enabled=True,
+        backlog=2048,
+    ).serve()  # fmt: skip
+
+
+def _serve(settings: Settings) -> int:
     from llm_incident_manager.services import tune_runtime
 
     tune_runtime()
-    Granian(
-        "llm_incident_manager.app:create_app",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        # One worker: the dedup state lives in the process (docs/storage.md).
-        workers=1,
-        factory=True,
-        log_enabled=True,
-        backlog=2048,
-    ).serve()
+    granian_serve("llm_incident_manager.app:create_app", settings.host, settings.port)
     return 0
 
 

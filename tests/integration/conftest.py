@@ -88,6 +88,18 @@ async def running(settings: Settings, keys: dict[str, str] | None = None) -> Asy
 
 
 @pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """An open, migrated store of the test's engine, without a service around it."""
+    opened = make_store(make_settings(database_url))
+    await opened.open()
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
 async def api(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Api]:
     async with running(make_settings(database_url, **settings_overrides)) as api:
         yield api

@@ -3,32 +3,16 @@ every batch lands, however many batches change one incident, and a flush folds i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from llm_incident_manager.domain.alerts import AlertStatus, Severity
 from llm_incident_manager.domain.incidents import IncidentStatus
 from llm_incident_manager.ids import uuid7
 from llm_incident_manager.pipeline.projection import Bucket
 from llm_incident_manager.pipeline.writeset import Counter, NewAlert, NewIncident, WriteSet
-from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
-from tests.integration.conftest import make_settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = make_store(make_settings(database_url))
-    await store.open()
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def _opened(incident_id: str, fps: list[str]) -> WriteSet:

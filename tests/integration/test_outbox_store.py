@@ -4,7 +4,6 @@ them, claims that never overlap, leases that run out, outcomes that never undo a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,22 +13,9 @@ from llm_incident_manager.domain.incidents import IncidentStatus
 from llm_incident_manager.domain.notifications import PageOutcome, PageState
 from llm_incident_manager.ids import uuid7
 from llm_incident_manager.pipeline.writeset import NewIncident, NewPage, WriteSet
-from llm_incident_manager.store.factory import make_store
 from llm_incident_manager.store.protocol import Store
-from tests.integration.conftest import make_settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = make_store(make_settings(database_url))
-    await store.open()
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def _incident(incident_id: str) -> NewIncident:

@@ -112,6 +112,12 @@ class _OpenAlert(msgspec.Struct, gc=False):
     text: tuple[str, Severity, dict[str, str]] | None = None
 
 
+def _opened(incident_id: str, alert: Alert, event_ts: float) -> _OpenAlert:
+    """The entry of an alert that opens or joins an incident: firing, its row holding its text."""
+    text = (alert.title, alert.severity, alert.annotations)
+    return _OpenAlert(incident_id, event_ts, isinstance(alert.identity, tuple), True, text)
+
+
 @dataclass(slots=True)
 class _OpenIncident:
     id: str
@@ -487,13 +493,7 @@ class DedupState:
         previous = self._alerts.get(fp)
         incident.fingerprints.add(fp)
         incident.firing.add(fp)
-        self._alerts[fp] = _OpenAlert(
-            incident_id,
-            event_ts,
-            isinstance(alert.identity, tuple),
-            True,
-            (alert.title, alert.severity, alert.annotations),
-        )
+        self._alerts[fp] = _opened(incident_id, alert, event_ts)
         ws.new_alerts.append(self._new_alert(incident_id, alert, fp, feat))
         change = ws.change(incident_id)
         change.alerts_added += 1
@@ -516,13 +516,7 @@ class DedupState:
         incident = _OpenIncident(incident_id, IncidentStatus.TRIGGERED, alert.severity, {fp}, {fp})
         self._incidents[incident_id] = incident
         previous = self._alerts.get(fp)
-        self._alerts[fp] = _OpenAlert(
-            incident_id,
-            event_ts,
-            isinstance(alert.identity, tuple),
-            True,
-            (alert.title, alert.severity, alert.annotations),
-        )
+        self._alerts[fp] = _opened(incident_id, alert, event_ts)
         if self.correlator is not None and feat is not None:
             self.correlator.add_incident(incident_id, feat, event_ts)
         ws.new_incidents.append(
