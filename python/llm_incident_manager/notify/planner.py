@@ -108,6 +108,9 @@ class NotificationPlanner:
         self._open: dict[str, tuple[Severity, tuple[str, ...]]] = {}
         #: open incidents → their group_interval in seconds (0: every added alert pages)
         self._interval: dict[str, float] = {}
+        #: open incidents → the alert_added step (window) they last planned: later alerts of that window plan no
+        #: page (the store would drop it by its key; a restart forgets this and the store still drops it)
+        self._added: dict[str, str] = {}
         #: every page planned since start (a metric)
         self.planned = 0
         #: open incidents that opened suppressed and have paged nobody since
@@ -133,6 +136,7 @@ class NotificationPlanner:
         """The open incidents' severities and receivers after a (re)start, from their first alert."""
         self._open.clear()
         self._interval.clear()
+        self._added.clear()
         now = self.clock.now()
         for row in rows:
             if row.incident_id not in self._open:
@@ -180,6 +184,7 @@ class NotificationPlanner:
             if change.resolved_at is not None:
                 self._open.pop(incident_id, None)
                 self._interval.pop(incident_id, None)
+                self._added.pop(incident_id, None)
                 self._quiet.discard(incident_id)
 
     def _escalation_only(self, incident_id: str, kind: EventKind, now: datetime, ws: WriteSet) -> None:
@@ -199,6 +204,10 @@ class NotificationPlanner:
             return
         interval = self._interval.get(incident_id, 0.0) if kind is EventKind.ALERT_ADDED else 0.0
         step = step_of(kind, at, data, interval)
+        if interval > 0:
+            if self._added.get(incident_id) == step:
+                return
+            self._added[incident_id] = step
         payload = {**data, "actor": actor}
         if alert is not None:  # what the templates show of the alert behind the event (links, value, threshold)
             payload["labels"] = alert.labels
