@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,19 @@ import httpx
 import pytest
 
 LIM = str(Path(sys.executable).with_name("lim"))
+
+
+def require_peer(found: str | None, what: str) -> None:
+    """A real peer the test drives (Debian's Alertmanager, amtool) must be there where ``make test-peers`` installs
+    it (root with apt-get: CI and fresh machines of this kind): missing there, the test fails rather than skip
+    unseen. Elsewhere it skips, saying why."""
+    if found is not None:
+        return
+    installable = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    message = f"{what} is not installed; `make test-peers` installs Debian's prometheus-alertmanager"
+    if installable:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:

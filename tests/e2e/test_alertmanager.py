@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import ServerProcess, free_port
+from tests.e2e.conftest import ServerProcess, free_port, require_peer
 from tests.e2e.helpers import Api, wait_until
 
 pytestmark = pytest.mark.alertmanager
@@ -78,11 +78,8 @@ class Alertmanager:
 @pytest.fixture
 def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Alertmanager]]:
     """Starts Alertmanager with a given configuration; every one started is stopped at teardown."""
-    if ALERTMANAGER is None or AMTOOL is None:
-        pytest.skip(
-            "Debian's prometheus-alertmanager is not installed (neither prometheus-alertmanager nor amtool is on "
-            "PATH); install it with `apt-get install prometheus-alertmanager`"
-        )
+    require_peer(ALERTMANAGER, "prometheus-alertmanager")
+    require_peer(AMTOOL, "amtool")
     started: list[Alertmanager] = []
 
     def start(config: dict[str, Any]) -> Alertmanager:

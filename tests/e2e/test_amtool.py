@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess
+from tests.e2e.conftest import ServerProcess, require_peer
 from tests.e2e.helpers import Api, wait_until
 
 AMTOOL = shutil.which("amtool")
-pytestmark = pytest.mark.skipif(
-    AMTOOL is None, reason="Debian's amtool is not installed (make test-peers installs prometheus-alertmanager)"
-)
+
+
+@pytest.fixture(autouse=True)
+def _amtool_installed() -> None:
+    require_peer(AMTOOL, "amtool")
 
 
 def _amtool(server: ServerProcess, config: Path, *args: str) -> str:

@@ -91,10 +91,14 @@ def _gettable(silence: Silence, now: datetime) -> GettableSilence:
     )  # fmt: skip
 
 
+def _resolved(item: PostableAlert, received_at: datetime) -> bool:
+    """Alertmanager's rule: an alert whose ``endsAt`` has passed is resolved (a time without a zone is UTC)."""
+    ends = utc(item.ends_at)
+    return ends is not None and ends <= received_at
+
+
 def _postable_to_alert(item: PostableAlert, index: str, ctx: IngestContext) -> Alert:
-    """Alertmanager's rule: an alert whose ``endsAt`` has passed is resolved."""
-    ends = utc(item.ends_at)  # a time without a zone is UTC, as everywhere else
-    resolved = ends is not None and ends <= ctx.received_at
+    resolved = _resolved(item, ctx.received_at)
     wire = AlertmanagerAlert(
         labels=item.labels, status="resolved" if resolved else "firing", annotations=item.annotations,
         starts_at=item.starts_at, ends_at=item.ends_at, generator_url=item.generator_url,
@@ -123,8 +127,7 @@ class AlertmanagerV2Controller(Controller):
         for i, item in enumerate(items):
             if not item.labels:
                 raise InvalidInput.field(f"[{i}].labels", "must not be empty: labels identify an Alertmanager alert")
-            ends = item.ends_at
-            resolved.append(ends is not None and ends.year > 1 and (utc(ends) or received) <= received)
+            resolved.append(_resolved(item, received))
 
         def convert(index: int) -> Alert:
             return _postable_to_alert(items[index], f"[{index}].", ctx)

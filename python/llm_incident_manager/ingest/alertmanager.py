@@ -12,13 +12,22 @@ from datetime import datetime
 
 import msgspec
 
-from llm_incident_manager.domain.alerts import Alert, EventAction
+from llm_incident_manager.domain.alerts import Alert, EventAction, Severity
 from llm_incident_manager.errors import InvalidInput
 from llm_incident_manager.ingest.batch import check_batch_size, decode_json
 from llm_incident_manager.ingest.context import IngestContext
 from llm_incident_manager.ingest.normalize import as_fields, dimensions, severity_or_default, utc
 
-__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "converter", "decode", "decode_wire", "to_alert"]
+__all__ = [
+    "AlertmanagerAlert",
+    "AlertmanagerWebhook",
+    "converter",
+    "decode",
+    "decode_wire",
+    "severity_of",
+    "title_of",
+    "to_alert",
+]
 
 
 class AlertmanagerAlert(msgspec.Struct, gc=False, rename="camel"):
@@ -43,6 +52,26 @@ class AlertmanagerWebhook(msgspec.Struct, gc=False, rename="camel"):
 _decoder = msgspec.json.Decoder(AlertmanagerWebhook)
 
 
+#: severity words seen in labels → their severity (any word may appear; unknown ones mean the default), bounded
+_SEVERITIES: dict[str, Severity] = {}
+
+
+def title_of(labels: dict[str, str], annotations: dict[str, str]) -> str:
+    """An Alertmanager alert's title: its ``summary`` annotation, else its ``alertname``."""
+    return annotations.get("summary") or labels.get("alertname") or "alert"
+
+
+def severity_of(labels: dict[str, str]) -> Severity:
+    """An Alertmanager alert's severity: its ``severity`` (else ``priority``) label; unknown words, the default."""
+    word = labels.get("severity") or labels.get("priority") or ""
+    found = _SEVERITIES.get(word)
+    if found is None:
+        found = severity_or_default(word or None, "labels.severity", strict=False)
+        if len(_SEVERITIES) < 1024:
+            _SEVERITIES[word] = found
+    return found
+
+
 def to_alert(item: AlertmanagerAlert, index: str, ctx: IngestContext, source: str) -> Alert:
     """One Alertmanager alert (webhook or API v2 shape) as an Alert."""
     if item.status not in ("firing", "resolved"):
@@ -54,14 +83,12 @@ def to_alert(item: AlertmanagerAlert, index: str, ctx: IngestContext, source: st
     ends_at = utc(item.ends_at)
     resolved = item.status == "resolved"
     event_time = (ends_at if resolved else None) or starts_at or ctx.received_at
-    title = item.annotations.get("summary") or labels.get("alertname") or "alert"
+    title = title_of(labels, item.annotations)
     links = [url for url in (item.generator_url, item.annotations.get("runbook_url", "")) if url]
     return Alert(
         title=title,
         description=item.annotations.get("description"),
-        severity=severity_or_default(
-            labels.get("severity") or labels.get("priority"), f"{index}labels.severity", strict=False
-        ),
+        severity=severity_of(labels),
         action=EventAction.RESOLVE if resolved else EventAction.TRIGGER,
         source=source,
         integration="alertmanager",

@@ -28,7 +28,8 @@ from llm_incident_manager.domain.alerts import Alert, AlertStatus, EventAction, 
 from llm_incident_manager.domain.incidents import Action, AlertResult, IncidentAlert, IncidentStatus
 from llm_incident_manager.errors import Conflict
 from llm_incident_manager.ids import uuid7
-from llm_incident_manager.ingest.normalize import GO_ZERO_TIME_YEAR, dimensions, severity_or_default, utc
+from llm_incident_manager.ingest.alertmanager import severity_of, title_of
+from llm_incident_manager.ingest.normalize import GO_ZERO_TIME_YEAR, dimensions, utc
 from llm_incident_manager.pipeline.writeset import (
     AlertStatusChange,
     BatchLog,
@@ -62,17 +63,6 @@ class WireAlert(Protocol):
     def annotations(self) -> dict[str, str]: ...
     @property
     def starts_at(self) -> datetime | None: ...
-
-
-#: severity words seen in labels (any word may appear; unknown ones mean the default), bounded
-_SEVERITIES: dict[str, Severity] = {}
-
-
-def _severity(word: str) -> Severity:
-    severity = severity_or_default(word or None, "labels.severity", strict=False)
-    if len(_SEVERITIES) < 1024:
-        _SEVERITIES[word] = severity
-    return severity
 
 
 _DIMS = ("service", "model", "env", "region", "node")
@@ -329,8 +319,7 @@ class DedupState:
             event_us = (event_time - EPOCH) // _MICROSECOND
             event_ts = event_us / 1_000_000
             labels = item.labels
-            word = labels.get("severity") or labels.get("priority") or ""
-            severity = _SEVERITIES.get(word) or _severity(word)
+            severity = severity_of(labels)
             incident_id = entry.incident_id
             if (not entry.explicit and event_ts - entry.last_seen > window) or rank[severity] < rank[
                 incidents[incident_id].severity
@@ -342,7 +331,7 @@ class DedupState:
             if touched.get(incident_id, -1.0) < event_ts:
                 touched[incident_id] = event_ts
             annotations = item.annotations
-            title = annotations.get("summary") or labels.get("alertname") or "alert"
+            title = title_of(labels, annotations)
             text = entry.text
             if text is not None and text[1] is severity and text[0] == title and text[2] == annotations:
                 later = Counter(1, event_time, received_at, None, None, None, None)  # the row's text stands

@@ -139,21 +139,17 @@ WHERE incident_id = ? AND fingerprint = ?
 }
 
 
-def _many(conn: sqlite3.Connection, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Runs statement ``name`` (a commit's or a flush's) for every row."""
-    conn.executemany(_FLUSH_SQL.get(name) or _COMMIT_SQL[name], rows)
-
-
 def _flush(conn: sqlite3.Connection, alerts: Sequence[tuple[Any, ...]], incidents: Sequence[tuple[Any, ...]]) -> None:
     """Folds counters in (``rows.flush_rows``' rows): a row without text (title and labels None) adds its numbers
     only."""
     texts = [row for row in alerts if row[2] is not None or row[4] is not None]
     if texts:
-        _many(conn, "flush_alerts", texts)
+        conn.executemany(_FLUSH_SQL["flush_alerts"], texts)
     if len(texts) < len(alerts):
-        _many(conn, "flush_counts", [(r[0], r[1], r[6], r[7]) for r in alerts if r[2] is None and r[4] is None])
+        counts = [(r[0], r[1], r[6], r[7]) for r in alerts if r[2] is None and r[4] is None]
+        conn.executemany(_FLUSH_SQL["flush_counts"], counts)
     if incidents:
-        _many(conn, "flush_incidents", incidents)
+        conn.executemany(_FLUSH_SQL["flush_incidents"], incidents)
 
 
 _ESCALATION_COLUMNS = "incident_id, receiver, policy, state, level, cycle, severity, next_at, updated_at"
@@ -306,13 +302,16 @@ class SQLiteStore:
         # cache per connection, the file memory-mapped) rather than read back through system calls
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
-        conn.execute("PRAGMA temp_store=MEMORY")  # the json_each statements' scratch tables, without temp files
         return conn
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _start_write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """``fn`` handed to the writer thread now; the future completes with its result."""
         conn = self._wconn
         assert conn is not None, "store is not open"  # noqa: S101
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, conn)
+        return asyncio.get_running_loop().run_in_executor(self._writer, fn, conn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._start_write(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._rconn
@@ -387,12 +386,10 @@ class SQLiteStore:
                 if rows.batches:  # the alert log's payloads, compressed here, without the GIL
                     rows.batches = [(r[0], r[1], r[2], zlib.compress(r[3], 1), r[4]) for r in rows.batches]
                 for name, params in rows.in_order():
-                    _many(conn, name, params)
+                    conn.executemany(_COMMIT_SQL[name], params)
             return watermark
 
-        conn = self._wconn
-        assert conn is not None, "store is not open"  # noqa: S101
-        return asyncio.get_running_loop().run_in_executor(self._writer, run, conn)
+        return self._start_write(run)
 
     def clear_failure(self) -> None:
         """Commits are accepted again (the writer reloads its state from the store after a failed commit)."""
