@@ -24,7 +24,7 @@ from loadtest.fleet import MODELS, REGIONS, SERVICES
 from pytest_benchmark.fixture import BenchmarkFixture
 
 #: The parametrize ids of our implementations; the other id of a group is the alternative it is compared with.
-OURS = ("rust", "msgspec", "wire", "counts")
+OURS = ("rust", "msgspec", "wire", "alert_counts")
 
 _MEDIANS: dict[str, dict[str, float]] = {}
 

@@ -87,9 +87,13 @@ _RECOUNT = (
 _INSERT_BATCH = """
 INSERT INTO alert_batches (received_at, alert_count, deduplicated, alerts, decisions) VALUES (?, ?, ?, ?, ?)
 """
+#: an alert's count and last seen time: its incident_alerts row's plus its flushed repeats' (``a`` and ``c``)
+_ALERT_COUNT = "a.count + coalesce(c.count, 0)"
+_ALERT_LAST_SEEN = "max(a.last_seen_at, coalesce(c.last_seen_at, a.last_seen_at))"
+_JOIN_COUNTS = "LEFT JOIN alert_counts c ON c.incident_id = a.incident_id AND c.fingerprint = a.fingerprint"
 _OPEN_ALERT_COLUMNS = (
-    "a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit, a.title, a.labels, "
-    "a.service, a.model, a.env, a.region, a.node, a.key_scope, a.source"
+    f"a.incident_id, i.status, i.severity, a.fingerprint, a.status, {_ALERT_LAST_SEEN}, a.explicit, a.title, "
+    "a.labels, a.service, a.model, a.env, a.region, a.node, a.key_scope, a.source"
 )
 _INSERT_TIMELINE = "INSERT INTO timeline (incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)"
 _INSERT_SPLIT = (
@@ -124,30 +128,31 @@ _INSERT_DISABLED = (
 )
 
 
-#: the counters' flush: rows whose text changed rewrite it, the others (a repeat's usual case) add two numbers
+#: the counters' flush: every row adds its numbers to ``alert_counts`` (migration 0008: a narrow table, so a flush
+#: dirties few pages); a row whose text changed also rewrites the text of its ``incident_alerts`` row
 _FLUSH_SQL = {
-    "flush_alerts": """
+    "flush_texts": """
 UPDATE incident_alerts SET
-    count = count + ?, last_seen_at = max(last_seen_at, ?), title = coalesce(?, title),
-    severity = coalesce(?, severity), labels = coalesce(?, labels), annotations = coalesce(?, annotations)
+    title = coalesce(?, title), severity = coalesce(?, severity), labels = coalesce(?, labels),
+    annotations = coalesce(?, annotations)
 WHERE incident_id = ? AND fingerprint = ?
 """,
-    "flush_counts": "UPDATE incident_alerts SET count = count + ?, last_seen_at = max(last_seen_at, ?) "
-    "WHERE incident_id = ? AND fingerprint = ?",
+    "flush_counts": "INSERT INTO alert_counts (count, last_seen_at, incident_id, fingerprint) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET count = count + excluded.count, "
+    "last_seen_at = max(last_seen_at, excluded.last_seen_at)",
     "flush_incidents": "UPDATE incidents SET alert_count = alert_count + ?, last_seen_at = max(last_seen_at, ?), "
     "updated_at = max(updated_at, ?) WHERE id = ?",
 }
 
 
 def _flush(conn: sqlite3.Connection, alerts: Sequence[tuple[Any, ...]], incidents: Sequence[tuple[Any, ...]]) -> None:
-    """Folds counters in (``rows.flush_rows``' rows): a row without text (title and labels None) adds its numbers
-    only."""
-    texts = [row for row in alerts if row[2] is not None or row[4] is not None]
+    """Folds counters in (``rows.flush_rows``' rows): every row adds its numbers; a row with text (title or labels
+    not None) also rewrites its alert's text."""
+    texts = [(r[2], r[3], r[4], r[5], r[6], r[7]) for r in alerts if r[2] is not None or r[4] is not None]
     if texts:
-        conn.executemany(_FLUSH_SQL["flush_alerts"], texts)
-    if len(texts) < len(alerts):
-        counts = [(r[0], r[1], r[6], r[7]) for r in alerts if r[2] is None and r[4] is None]
-        conn.executemany(_FLUSH_SQL["flush_counts"], counts)
+        conn.executemany(_FLUSH_SQL["flush_texts"], texts)
+    if alerts:
+        conn.executemany(_FLUSH_SQL["flush_counts"], [(r[0], r[1], r[6], r[7]) for r in alerts])
     if incidents:
         conn.executemany(_FLUSH_SQL["flush_incidents"], incidents)
 
@@ -298,7 +303,7 @@ class SQLiteStore:
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-        # the counters' flush updates rows all over incident_alerts: keep its pages in memory (64 MiB of page
+        # the counters' flush updates rows all over alert_counts: keep its pages in memory (64 MiB of page
         # cache per connection, the file memory-mapped) rather than read back through system calls
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
@@ -417,6 +422,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> list[OpenAlertRow]:
             rows = conn.execute(
                 f"SELECT {_OPEN_ALERT_COLUMNS} FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
+                f"{_JOIN_COUNTS} "
                 "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL ORDER BY a.seq"
             )
             return [
@@ -485,10 +491,11 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> tuple[list[tuple[int, IncidentAlert]], int]:
             rows = conn.execute(
-                "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, "
-                f"annotations, count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} "
-                "FROM incident_alerts WHERE incident_id = ?1 AND seq > ?2 AND (?4 IS NULL OR fingerprint = ?4) "
-                "ORDER BY seq LIMIT ?3",
+                "SELECT a.seq, a.incident_id, a.fingerprint, a.status, a.title, a.severity, a.source, a.dedup_key, "
+                f"a.labels, a.annotations, {_ALERT_COUNT}, a.first_seen_at, {_ALERT_LAST_SEEN}, a.resolved_at, "
+                f"a.superseded_by, {_WATERMARK} FROM incident_alerts a {_JOIN_COUNTS} "
+                "WHERE a.incident_id = ?1 AND a.seq > ?2 AND (?4 IS NULL OR a.fingerprint = ?4) "
+                "ORDER BY a.seq LIMIT ?3",
                 (incident_id, after, limit + 1, fingerprint),
             ).fetchall()
             return [
