@@ -70,18 +70,48 @@ UPDATE incidents SET
     last_seen_at = GREATEST(last_seen_at, coalesce($9, last_seen_at))
 WHERE id = $10
 """
-_FLUSH_ALERT = """
-UPDATE incident_alerts SET
-    count = count + $1, last_seen_at = GREATEST(last_seen_at, $2), title = coalesce($3, title),
-    severity = coalesce($4, severity), labels = coalesce($5::jsonb, labels),
-    annotations = coalesce($6::jsonb, annotations)
-WHERE incident_id = $7 AND fingerprint = $8
+#: the counters' flush (migration 0008): every counter adds its numbers to the narrow alert_counts table, all of a
+#: flush in one statement (the keys are distinct: a bucket holds one counter per alert); an alert whose text changed
+#: also gets its text rewritten in incident_alerts
+_FLUSH_COUNTS = """
+INSERT INTO alert_counts AS c (count, last_seen_at, incident_id, fingerprint)
+SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[])
+ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
+    count = c.count + excluded.count, last_seen_at = GREATEST(c.last_seen_at, excluded.last_seen_at)
 """
+_FLUSH_TEXT = """
+UPDATE incident_alerts SET
+    title = coalesce($1, title), severity = coalesce($2, severity), labels = coalesce($3::jsonb, labels),
+    annotations = coalesce($4::jsonb, annotations)
+WHERE incident_id = $5 AND fingerprint = $6
+"""
+#: an alert's count and last seen time: its incident_alerts row's plus its flushed repeats' (``a`` and ``c``)
+_JOIN_COUNTS = "LEFT JOIN alert_counts c ON c.incident_id = a.incident_id AND c.fingerprint = a.fingerprint"
 _FLUSH_INCIDENT = """
 UPDATE incidents SET alert_count = alert_count + $1, last_seen_at = GREATEST(last_seen_at, $2),
     updated_at = GREATEST(updated_at, $3)
 WHERE id = $4
 """
+
+
+async def _flush(conn: Any, alerts: Sequence[tuple[Any, ...]], incidents: Sequence[tuple[Any, ...]]) -> None:
+    """Folds counters in (``rows.flush_rows``' rows): every row adds its numbers, a row with text (title or labels
+    not None) also rewrites its alert's text."""
+    texts = [(r[2], r[3], r[4], r[5], r[6], r[7]) for r in alerts if r[2] is not None or r[4] is not None]
+    if texts:
+        await conn.executemany(_FLUSH_TEXT, texts)
+    if alerts:
+        await conn.execute(
+            _FLUSH_COUNTS,
+            [r[0] for r in alerts],
+            [r[1] for r in alerts],
+            [r[6] for r in alerts],
+            [r[7] for r in alerts],
+        )
+    if incidents:
+        await conn.executemany(_FLUSH_INCIDENT, incidents)
+
+
 _ADVANCE = (
     "UPDATE projection_watermark SET events_through = (SELECT coalesce(max(id), 0) FROM alert_batches) "
     "RETURNING events_through"
@@ -257,8 +287,7 @@ class PostgresStore:
             # counters first: the watermark they record must not cover this group's alert-log rows, whose
             # counters are not in the bucket
             if flush is not None:
-                await conn.executemany(_FLUSH_ALERT, flush_alerts)
-                await conn.executemany(_FLUSH_INCIDENT, flush_incidents)
+                await _flush(conn, flush_alerts, flush_incidents)
                 watermark = int(await conn.fetchval(_ADVANCE))
             for name, params in rows.in_order():
                 await conn.executemany(_COMMIT_SQL[name], params)
@@ -272,16 +301,16 @@ class PostgresStore:
             await conn.execute("LOCK TABLE projection_watermark IN EXCLUSIVE MODE")
             entries = [(bytes(r[0]), r[1]) for r in await conn.fetch(_RECOUNT)]
             alerts, incidents = recount_rows(entries, _same)
-            await conn.executemany(_FLUSH_ALERT, alerts)
-            await conn.executemany(_FLUSH_INCIDENT, incidents)
+            await _flush(conn, alerts, incidents)
             await conn.execute(_ADVANCE)
         return sum(int(row[0]) for row in incidents)
 
     async def load_open_alerts(self) -> list[OpenAlertRow]:
         rows = await self.pool.fetch(
-            "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, a.last_seen_at, a.explicit, a.title, "
-            "a.labels, a.service, a.model, a.env, a.region, a.node, a.key_scope, a.source "
-            "FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id "
+            "SELECT a.incident_id, i.status, i.severity, a.fingerprint, a.status, "
+            "GREATEST(a.last_seen_at, c.last_seen_at), a.explicit, a.title, a.labels, a.service, a.model, a.env, "
+            "a.region, a.node, a.key_scope, a.source "
+            f"FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id {_JOIN_COUNTS} "
             "WHERE i.status <> 'resolved' AND a.superseded_by IS NULL ORDER BY a.seq"
         )
         return [
@@ -334,9 +363,12 @@ class PostgresStore:
         self, incident_id: str, cursor: str | None, limit: int, fingerprint: str | None = None
     ) -> tuple[Page[IncidentAlert], int]:
         rows = await self.pool.fetch(
-            "SELECT seq, incident_id, fingerprint, status, title, severity, source, dedup_key, labels, annotations, "
-            f"count, first_seen_at, last_seen_at, resolved_at, superseded_by, {_WATERMARK} FROM incident_alerts "
-            "WHERE incident_id = $1 AND seq > $2 AND ($4::text IS NULL OR fingerprint = $4) ORDER BY seq LIMIT $3",
+            "SELECT a.seq, a.incident_id, a.fingerprint, a.status, a.title, a.severity, a.source, a.dedup_key, "
+            "a.labels, a.annotations, a.count + coalesce(c.count, 0), a.first_seen_at, "
+            "GREATEST(a.last_seen_at, c.last_seen_at), a.resolved_at, a.superseded_by, "
+            f"{_WATERMARK} FROM incident_alerts a {_JOIN_COUNTS} "
+            "WHERE a.incident_id = $1 AND a.seq > $2 AND ($4::text IS NULL OR a.fingerprint = $4) "
+            "ORDER BY a.seq LIMIT $3",
             incident_id,
             int(cursor) if cursor else 0,
             limit + 1,
