@@ -1,5 +1,5 @@
 """One commit of many batches, on SQLite (rows sent as one JSON array per statement) and PostgreSQL: every row of
-every batch lands, however many batches change one incident, and a flush folds in every counter."""
+every batch lands, however many batches change one incident, and flushes fold in every counter."""
 
 from __future__ import annotations
 
@@ -93,3 +93,32 @@ async def test_a_flush_folds_in_every_counter(store: Store) -> None:
         else:
             assert (alert.title, alert.severity) == (f"title {i}", Severity.HIGH)
             assert alert.annotations == {"summary": f"now {i}", "quote": 'a "b" \\ c'}
+
+
+async def test_later_flushes_add_to_the_earlier_ones(store: Store) -> None:
+    """A second flush of the same alerts adds to what the first folded in (the counters' upsert conflicts), keeps
+    the later last-seen time, and the dedup state loaded at start-up sees it."""
+    incident_id = uuid7()
+    fps = [f"{i:016x}" for i in range(50)]
+    await store.commit([_opened(incident_id, fps)])
+    first, second = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+    bucket = Bucket()
+    for fp in fps:
+        bucket.add((incident_id, fp), Counter(2, second, second, None, None, None, None))
+    await store.commit([], bucket)
+    bucket = Bucket()
+    for i, fp in enumerate(fps):  # the even ones are seen again later, the odd ones report an older event
+        bucket.add((incident_id, fp), Counter(3, first if i % 2 else second + timedelta(seconds=i), first, None,
+                                              None, None, None))  # fmt: skip
+    await store.commit([], bucket)
+    page, _ = await store.list_incident_alerts(incident_id, None, 100)
+    alerts = {a.fingerprint: a for a in page.items}
+    opened = {row.fingerprint: row for row in await store.load_open_alerts() if row.incident_id == incident_id}
+    for i, fp in enumerate(fps):
+        expected = second if i % 2 else second + timedelta(seconds=i)
+        assert alerts[fp].count == 1 + 2 + 3
+        assert alerts[fp].last_seen_at == expected
+        assert opened[fp].last_seen_at == expected
+    incident, _ = await store.get_incident(incident_id)
+    assert incident is not None
+    assert incident.alert_count == 1 + 50 * (2 + 3)
