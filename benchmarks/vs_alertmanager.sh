@@ -12,7 +12,9 @@
 #   throughput  closed loop, batch $BATCH (100), $CONC (8) connections, --format am-v2 to /api/v2/alerts, $DUR s
 #   single      closed loop, batch 1, $SINGLE_CLIENT (raw) client, $SINGLE_CONC (8) connections, $SINGLE_DUR s
 #   rate        open loop, $RATE (2000) alerts/s in batches of $RATE_BATCH (10), $RATE_CONC (8) connections,
-#               $RATE_DUR (30) s; latency from the scheduled send time (no coordinated omission)
+#               $RATE_DUR (30) s; latency from the scheduled send time (no coordinated omission); every target
+#               $RATE_REPEAT (3) times, interleaved (AM, ours, AM, ours, ...): a p99 is one run's 1 % tail, and a
+#               shared machine's disk or CPU stalls land in some runs only, so the summary quotes the median run
 #   memory      fill $FILL_COUNT (100k) unique alerts (endsAt = now+1h); RSS before and after, bytes per alert
 # Targets: Alertmanager (fresh storage each point, the peer's alertmanager.yml and webhook sink), ours (`lim serve`,
 # a fresh SQLite database each point; with MODES including distributed, a fresh PostgreSQL database with NATS and
@@ -47,6 +49,7 @@ RATE=${RATE:-2000}                   # alerts/s offered in the rate point
 RATE_BATCH=${RATE_BATCH:-10}
 RATE_CONC=${RATE_CONC:-8}
 RATE_DUR=${RATE_DUR:-$(q 5 30)}
+RATE_REPEAT=${RATE_REPEAT:-$(q 1 3)}
 FILL_COUNT=${FILL_COUNT:-$(q 10000 100000)}
 FILL_BATCH=${FILL_BATCH:-100}
 FILL_CONC=${FILL_CONC:-4}
@@ -302,19 +305,21 @@ phase_throughput() { closed_point throughput "$CLIENT" "$BATCH" "$CONC" "$DUR"; 
 phase_single() { closed_point single "$SINGLE_CLIENT" 1 "$SINGLE_CONC" "$SINGLE_DUR"; }
 
 phase_rate() {
-  local t tag="vsam-rate-r${RATE}b${RATE_BATCH}"
-  for t in $(targets_for rate); do
-    log "rate: $t ($RATE alerts/s, batch $RATE_BATCH, $RATE_CONC conns, $CLIENT, ${RATE_DUR}s)"
-    if start_target "$t"; then
-      watch_args; sink_args
-      lg $(( ${RATE_DUR%.*} + TAIL + TIMEOUT_PAD )) --client "$CLIENT" --url "$URL" --format am-v2 --mode rate \
-        --rate "$RATE" --batch "$RATE_BATCH" --conc "$RATE_CONC" --duration "$RATE_DUR" --seed "$SEED" \
-        --run-tag "$tag" --warm-url "$READY" --timeout 30 "${HEADER_ARGS[@]}" "${WATCH[@]}" "${SINK_ARGS[@]}" \
-        "${METRICS_ARGS[@]}" --label "$t" --out "$RES/rate_$t.json"
-    else
-      log "$t did not start: skipped"
-    fi
-    end_target
+  local t k tag="vsam-rate-r${RATE}b${RATE_BATCH}"
+  for ((k = 1; k <= RATE_REPEAT; k++)); do
+    for t in $(targets_for rate); do
+      log "rate, run $k of $RATE_REPEAT: $t ($RATE alerts/s, batch $RATE_BATCH, $RATE_CONC conns, $CLIENT, ${RATE_DUR}s)"
+      if start_target "$t"; then
+        watch_args; sink_args
+        lg $(( ${RATE_DUR%.*} + TAIL + TIMEOUT_PAD )) --client "$CLIENT" --url "$URL" --format am-v2 --mode rate \
+          --rate "$RATE" --batch "$RATE_BATCH" --conc "$RATE_CONC" --duration "$RATE_DUR" --seed "$SEED" \
+          --run-tag "$tag" --warm-url "$READY" --timeout 30 "${HEADER_ARGS[@]}" "${WATCH[@]}" "${SINK_ARGS[@]}" \
+          "${METRICS_ARGS[@]}" --label "$t" --out "$RES/rate-r${k}_$t.json"
+      else
+        log "$t did not start: skipped"
+      fi
+      end_target
+    done
   done
 }
 

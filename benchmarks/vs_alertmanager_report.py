@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/vs_alertmanager_report.py /tmp/lim-vs-am/<timestamp>
 
 Reads the loadgen JSON of every point (``throughput_<target>.json``, ``single_<target>.json``,
-``rate_<target>.json``, ``fill_<target>.json``), ``memory.jsonl`` and ``machine.txt``; prints Markdown. Every
+``rate-r<k>_<target>.json``, ``fill_<target>.json``), ``memory.jsonl`` and ``machine.txt``; prints Markdown. Every
 ratio divides two figures measured in this run, on this machine, with the same stream.
 """
 
@@ -127,39 +127,68 @@ def closed_section(title: str, points: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def rate_section(points: dict[str, dict[str, Any]]) -> list[str]:
+def load_rate_runs(res: Path) -> list[dict[str, dict[str, Any]]]:
+    """The rate point's runs in order (``rate-r<k>_<target>.json``; a run of an older script: ``rate_*.json``)."""
+    runs = []
+    k = 1
+    while points := load_points(res, f"rate-r{k}"):
+        runs.append(points)
+        k += 1
+    if not runs and (old := load_points(res, "rate")):
+        runs.append(old)
+    return runs
+
+
+def _from_schedule(point: dict[str, Any], key: str) -> float | None:
+    return lat(point, "latency_from_schedule", key)
+
+
+def rate_section(runs: list[dict[str, dict[str, Any]]]) -> list[str]:
     out = ["## (c) Fixed offered load, open loop", ""]
-    if not points:
+    if not runs:
         return [*out, "not run, or no target finished.", ""]
-    first = next(iter(points.values()))
+    first = next(iter(runs[0].values()))
     out += [
         f"Offered {first.get('offered_rate', 0):,.0f} alerts/s in batches of {first['batch']} "
         f"({first.get('scheduled_requests', 0):,} requests on a fixed clock), {first['conc']} connections, client "
-        f"{first['client']}, {first['duration_req']:g} s. 'From schedule' runs from the scheduled send time, so "
-        "a late client does not hide a slow server (coordinated omission).",
+        f"{first['client']}, {first['duration_req']:g} s, {len(runs)} run(s) of every target, interleaved. 'From "
+        "schedule' runs from the scheduled send time, so a late client does not hide a slow server (coordinated "
+        "omission).",
         "",
-        "| target | achieved alerts/s | ok req | send->response p50 / p99 ms | from schedule p50 / p99 / max ms "
+        "| target | run | achieved alerts/s | ok req | send->response p50 / p99 ms | from schedule p50 / p99 / max ms "
         "| target CPU % | non-2xx / errors | client scheduler lag max ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for target, p in points.items():
-        out.append(
-            f"| {target} | {num(p['alerts_per_s'])} | {num(p['req_ok'])} / {num(p.get('scheduled_requests'))} "
-            f"| {num(lat(p, 'latency', 'p50_ms'), 2)} / {num(lat(p, 'latency', 'p99_ms'), 2)} "
-            f"| {num(lat(p, 'latency_from_schedule', 'p50_ms'), 2)} / "
-            f"{num(lat(p, 'latency_from_schedule', 'p99_ms'), 2)} / "
-            f"{num(lat(p, 'latency_from_schedule', 'max_ms'), 2)} "
-            f"| {num(target_cpu(p))} | {errors(p)} | {num(p.get('scheduler_lag_max_ms'), 2)} |"
-        )
+    targets = sorted({t for points in runs for t in points}, key=_order)
+    for target in targets:
+        for k, points in enumerate(runs, 1):
+            p = points.get(target)
+            if p is None:
+                continue
+            out.append(
+                f"| {target} | {k} | {num(p['alerts_per_s'])} | {num(p['req_ok'])} / "
+                f"{num(p.get('scheduled_requests'))} "
+                f"| {num(lat(p, 'latency', 'p50_ms'), 2)} / {num(lat(p, 'latency', 'p99_ms'), 2)} "
+                f"| {num(_from_schedule(p, 'p50_ms'), 2)} / {num(_from_schedule(p, 'p99_ms'), 2)} / "
+                f"{num(_from_schedule(p, 'max_ms'), 2)} "
+                f"| {num(target_cpu(p))} | {errors(p)} | {num(p.get('scheduler_lag_max_ms'), 2)} |"
+            )
     out.append("")
-    am = points.get(AM)
-    for target, p in points.items():
+    medians: dict[str, tuple[float | None, float | None]] = {}
+    for target in targets:
+        p99s = [v for points in runs if target in points if (v := _from_schedule(points[target], "p99_ms")) is not None]
+        p50s = [v for points in runs if target in points if (v := _from_schedule(points[target], "p50_ms")) is not None]
+        medians[target] = (_median(p50s), _median(p99s))
+        out.append(
+            f"- {target}: median of {len(p99s)} run(s), from schedule: p50 {num(medians[target][0], 2)} ms, "
+            f"p99 **{num(medians[target][1], 2)} ms** (each run's p99: {', '.join(num(v, 2) for v in p99s)})"
+        )
+    am = medians.get(AM)
+    for target in targets:
         if target.startswith("ours-") and am:
             out.append(
-                f"- {target} / Alertmanager, p99 from schedule: "
-                f"{ratio(lat(p, 'latency_from_schedule', 'p99_ms'), lat(am, 'latency_from_schedule', 'p99_ms'))}"
-                f" (below 1x is faster); p50: "
-                f"{ratio(lat(p, 'latency_from_schedule', 'p50_ms'), lat(am, 'latency_from_schedule', 'p50_ms'))}"
+                f"- {target} / Alertmanager, median p99 from schedule: {ratio(medians[target][1], am[1])} (below 1x "
+                f"is faster); median p50: {ratio(medians[target][0], am[0])}"
             )
     out.append("")
     return out
@@ -243,7 +272,7 @@ def main(argv: list[str]) -> int:
         out += ["```", machine.read_text().rstrip(), "```", ""]
     out += closed_section("(a) Sustained ingest, closed loop, large batches", load_points(res, "throughput"))
     out += closed_section("(b) Sustained ingest, closed loop, one alert per request", load_points(res, "single"))
-    out += rate_section(load_points(res, "rate"))
+    out += rate_section(load_rate_runs(res))
     out += memory_section(res)
     out.append(f"Raw loadgen JSON, memory.jsonl and logs/: `{res}`")
     print("\n".join(out))
