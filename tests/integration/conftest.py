@@ -3,7 +3,7 @@ store, no mocks)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +85,12 @@ async def running(settings: Settings, keys: dict[str, str] | None = None) -> Asy
             yield Api(app, client, store, keys if keys is not None else {})
         finally:
             await store.close()
+
+
+@pytest.fixture
+def pg_url(pg_database_factory: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database of its own."""
+    return pg_database_factory()
 
 
 @pytest.fixture

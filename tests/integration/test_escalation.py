@@ -152,12 +152,6 @@ async def test_schedule_api_oncall_shifts_and_calendar(database_url: str, twilio
         assert [p["name"] for p in (await api.get("/api/v1/escalation-policies")).json()] == ["gpu"]
 
 
-@pytest.fixture
-def pg_url(pg_database_factory: Any) -> str:
-    url: str = pg_database_factory()
-    return url
-
-
 @pytest.mark.postgres
 async def test_two_instances_take_each_step_once(pg_url: str, twilio: FakeTwilio) -> None:
     """Two instances on one PostgreSQL: both workers poll the same due rows; each step is taken by one of them

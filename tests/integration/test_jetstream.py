@@ -31,11 +31,6 @@ QUEUE = {"lease": "2s", "timeout": "1s", "poll_interval": "0.1s", "redrive_after
 
 
 @pytest.fixture
-def pg_url(pg_database_factory: Callable[[], str]) -> str:
-    return pg_database_factory()
-
-
-@pytest.fixture
 async def names() -> AsyncIterator[dict[str, str]]:
     tag = unique("t")
     chosen = {"stream": f"LIM_TEST_{tag}", "subject": f"limtest.{tag}", "consumer": f"lim-{tag}"}

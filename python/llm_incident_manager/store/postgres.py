@@ -7,6 +7,7 @@ apply each one once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from llm_incident_manager.store.codec import (
     encode_json,
     encode_silence_matchers,
 )
+from llm_incident_manager.store.commit_thread import CommitThread
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
 from llm_incident_manager.store.rows import PAGE_COLUMNS, commit_rows, flush_rows, page, page_row, recount_rows
@@ -231,6 +233,9 @@ def _same(value: datetime) -> datetime:
 
 class PostgresStore:
     kind = "postgresql"
+    #: commits run one after the other on their own thread (``store.commit_thread``): the writer may start a
+    #: second one while one runs
+    pipelined = True
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> None:
         self.url = url
@@ -238,6 +243,7 @@ class PostgresStore:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._commits: CommitThread | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -248,8 +254,13 @@ class PostgresStore:
         self._pool = await asyncpg.create_pool(
             self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=self.timeout
         )
+        self._commits = CommitThread(self.url, self.timeout)
+        await self._commits.open()
 
     async def close(self) -> None:
+        if self._commits is not None:
+            await self._commits.close()
+            self._commits = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -280,18 +291,33 @@ class PostgresStore:
         return applied
 
     async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
+        return await self.start_commit(batches, flush)
+
+    def start_commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> asyncio.Future[int | None]:
+        """``commit``, handed to the commit thread before this returns (``store.commit_thread``): commits run in
+        the order they are started, one after the other, and once one fails every commit after it is refused until
+        ``clear_failure``."""
         rows = commit_rows(batches, _same)
         flush_alerts, flush_incidents = flush_rows(flush, _same) if flush else ([], [])
-        watermark = None
-        async with self.pool.acquire() as conn, conn.transaction():
+
+        async def write(conn: Any) -> int | None:
             # counters first: the watermark they record must not cover this group's alert-log rows, whose
             # counters are not in the bucket
+            watermark = None
             if flush is not None:
                 await _flush(conn, flush_alerts, flush_incidents)
                 watermark = int(await conn.fetchval(_ADVANCE))
             for name, params in rows.in_order():
                 await conn.executemany(_COMMIT_SQL[name], params)
-        return watermark
+            return watermark
+
+        assert self._commits is not None, "store is not open"  # noqa: S101
+        return self._commits.start(write)
+
+    def clear_failure(self) -> None:
+        """Commits are accepted again (the writer reloads its state from the store after a failed commit)."""
+        if self._commits is not None:
+            self._commits.clear_failure()
 
     async def watermark(self) -> int:
         return int(await self.pool.fetchval(f"SELECT {_WATERMARK}"))
