@@ -25,6 +25,7 @@ from llm_incident_manager.domain.notifications import PageOutcome, PageRecord, P
 from llm_incident_manager.notify.channels import Target
 from llm_incident_manager.notify.config import Channel, DeliveryPolicy, EventKind, seconds
 from llm_incident_manager.notify.model import Delivery, DeliveryError, PageEvent, Sent
+from llm_incident_manager.notify.outcomes import OutcomeWriter
 from llm_incident_manager.notify.planner import SELF_SOURCE, NotificationPlanner
 from llm_incident_manager.notify.policy import Breaker, Throttle, retry_delay
 from llm_incident_manager.pipeline.writeset import NewPage, TimelineRow
@@ -65,6 +66,8 @@ class Dispatcher:
         clock: Clock | None = None,
     ) -> None:
         self.store = store
+        #: outcome writes of concurrent sends share a transaction (notify/outcomes.py)
+        self.outcomes = OutcomeWriter(store)
         self.get_incident = get_incident
         self.planner = planner
         self.targets = targets
@@ -297,7 +300,7 @@ class Dispatcher:
         threads = []
         if single and sent.thread_ref:
             threads.append((primary.incident_id, primary.receiver, primary.target, sent.thread_ref))
-        await self.store.finish_pages(outcomes, now, timeline=timeline, threads=threads)
+        await self.outcomes.finish(outcomes, now, timeline=timeline, threads=threads)
         self.metrics.attempts[(channel, "sent")] += 1
         self.metrics.finished[(channel, "done")] += 1
         self.metrics.finished[(channel, "coalesced")] += len(group) - 1
@@ -337,7 +340,7 @@ class Dispatcher:
                                     retry_at=next_at.isoformat())
                 for p in group
             ]  # fmt: skip
-            await self.store.finish_pages(outcomes, now, timeline=timeline, disabled=disabled)
+            await self.outcomes.finish(outcomes, now, timeline=timeline, disabled=disabled)
             self._wake_at(next_at)
             return
         timeline = [
@@ -392,7 +395,7 @@ class Dispatcher:
             outcomes.append(PageOutcome(id=page.id, state=final, attempts=attempts, next_at=page.next_at,
                                         done_at=now, last_error=reason, last_status=status))  # fmt: skip
             self.metrics.finished[(channel, final.value)] += 1
-        await self.store.finish_pages(outcomes, now, timeline=timeline, pages=new_pages, disabled=disabled or ())
+        await self.outcomes.finish(outcomes, now, timeline=timeline, pages=new_pages, disabled=disabled or ())
         if new_pages:
             self.wake()
         if self.on_dead_letter is not None:
@@ -411,7 +414,7 @@ class Dispatcher:
         timeline = [(p.incident_id, now, "notification_cancelled", ACTOR,
                      {"page": p.id, "receiver": p.receiver, "channel": p.channel, "recipient": p.recipient})
                     for p in group]  # fmt: skip
-        await self.store.finish_pages(outcomes, now, timeline=timeline)
+        await self.outcomes.finish(outcomes, now, timeline=timeline)
         for p in group:
             self.metrics.finished[(p.channel, PageState.CANCELLED.value)] += 1
 
@@ -423,7 +426,7 @@ class Dispatcher:
                         last_error=p.last_error, last_status=p.last_status)
             for p in group
         ]  # fmt: skip
-        await self.store.finish_pages(outcomes, self.clock.now())
+        await self.outcomes.finish(outcomes, self.clock.now())
         self._wake_at(next_at)
 
     # -- helpers -------------------------------------------------------------------------------------
