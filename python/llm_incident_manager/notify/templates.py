@@ -11,6 +11,7 @@ Alertmanager's Go templates (``title``, ``text``, ``html`` in a receiver) are no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -147,8 +148,12 @@ def is_secret_key(key: str) -> bool:
     return SECRET_KEY.search(key) is not None
 
 
+@functools.lru_cache(maxsize=16384)
 def scrub(text: str) -> str:
-    """``text`` with whatever looks like a credential replaced by ``[redacted]``."""
+    """``text`` with whatever looks like a credential replaced by ``[redacted]``. Remembered per string (pure, and
+    six regular-expression passes each): a burst of deliveries renders the same titles, label values and
+    descriptions again and again, and scrubbing them was the longest stretch of the event loop's work in one
+    (docs/performance.md)."""
     if not text:
         return text
     text = _CREDENTIALS.sub(REDACTED, text)
