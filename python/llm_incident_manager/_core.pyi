@@ -49,6 +49,20 @@ def cosine_topk(queries: bytes, matrix: bytes, dim: int, k: int) -> list[list[tu
     ``k`` is below 1 or a byte length is not a multiple of ``4 * dim``. Runs with the GIL released (on all cores
     for large matrices)."""
 
+def scrub(text: str) -> str:
+    """``text`` with whatever looks like a credential replaced by ``[redacted]``: known token shapes (Slack,
+    OpenAI/Anthropic, Stripe, AWS, GitHub, GitLab, Google, Hugging Face, SendGrid, JWTs, PEM private keys),
+    ``Bearer <token>``, ``Authorization: <anything>``, ``password=...``-style assignments, ``?token=...`` and
+    ``user:password@`` in URLs (rust/src/redact.rs). The same object when nothing is masked."""
+
+def is_secret_key(key: str) -> bool:
+    """Whether a label, annotation or data key names a secret (``api_key``, ``X-Session``, ``password``, ...)."""
+
+def redact_json(docs: list[bytes]) -> list[bytes]:
+    """Each JSON document with secret-named keys removed at every depth and every string scrubbed, numbers
+    with their digits and keys in their order; a value nested deeper than 32 becomes ``null``. In order, with
+    the GIL released. Raises ValueError naming the first document that is not JSON."""
+
 __all__ = [
     "__version__",
     "cosine_topk",
@@ -56,8 +70,11 @@ __all__ = [
     "fingerprint_batch",
     "fuzzy_ratio",
     "fuzzy_scores",
+    "is_secret_key",
     "key_fingerprint",
     "label_fingerprint",
     "normalize_texts",
+    "redact_json",
+    "scrub",
     "token_set_scores",
 ]

@@ -7,6 +7,7 @@
 pub mod embed;
 pub mod fingerprint;
 pub mod fuzzy;
+pub mod redact;
 pub mod similarity;
 pub mod text;
 

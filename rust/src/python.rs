@@ -6,7 +6,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::fingerprint::{self, Batch};
-use crate::{embed, fuzzy, similarity, text};
+use std::borrow::Cow;
+
+use crate::{embed, fuzzy, redact, similarity, text};
 
 const ITEM_ERROR: &str =
     "each item must be a dict[str, str] of labels or a (scope, key) tuple of str";
@@ -181,6 +183,49 @@ fn cosine_topk(
         .collect())
 }
 
+/// `text` with whatever looks like a credential replaced by `[redacted]` (rust/src/redact.rs lists the
+/// shapes); the same `str` object when nothing is masked.
+#[pyfunction]
+fn scrub<'py>(py: Python<'py>, text: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyString>> {
+    let s = text.to_str()?;
+    Ok(match redact::scrub(s) {
+        Cow::Borrowed(_) => text.clone(),
+        Cow::Owned(masked) => PyString::new(py, &masked),
+    })
+}
+
+/// Whether a label, annotation or data key names a secret.
+#[pyfunction]
+fn is_secret_key(key: &str) -> bool {
+    redact::is_secret_key(key)
+}
+
+/// Each JSON document with secret-named keys removed at every depth and every string scrubbed, in order,
+/// with the GIL released (rust/src/redact.rs). Raises `ValueError` naming the first document that is not JSON.
+#[pyfunction]
+fn redact_json<'py>(
+    py: Python<'py>,
+    docs: &Bound<'py, PyList>,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let items: Vec<Bound<'py, PyBytes>> = docs
+        .iter()
+        .map(|item| {
+            item.cast_into::<PyBytes>()
+                .map_err(|_| PyTypeError::new_err("docs must be a list of bytes"))
+        })
+        .collect::<PyResult<_>>()?;
+    let slices: Vec<&[u8]> = items.iter().map(PyBytesMethods::as_bytes).collect();
+    let out = py.detach(|| {
+        slices
+            .iter()
+            .enumerate()
+            .map(|(i, doc)| redact::redact_json(doc).map_err(|e| format!("docs[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let out = out.map_err(PyValueError::new_err)?;
+    Ok(out.iter().map(|doc| PyBytes::new(py, doc)).collect())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -193,5 +238,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(token_set_scores, m)?)?;
     m.add_function(wrap_pyfunction!(embed_texts, m)?)?;
     m.add_function(wrap_pyfunction!(cosine_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(scrub, m)?)?;
+    m.add_function(wrap_pyfunction!(is_secret_key, m)?)?;
+    m.add_function(wrap_pyfunction!(redact_json, m)?)?;
     Ok(())
 }

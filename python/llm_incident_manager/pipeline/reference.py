@@ -7,21 +7,27 @@ Rust ones. The service never calls them.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import struct
 import sys
 from array import array
+from typing import Any
 
 __all__ = [
+    "clean_py",
     "cosine_topk_py",
     "embed_texts_py",
     "fingerprint_batch",
     "fuzzy_ratio_py",
     "fuzzy_scores_py",
+    "is_secret_key_py",
     "key_fingerprint",
     "label_fingerprint",
     "normalize_texts_py",
+    "redact_json_py",
+    "scrub_py",
 ]
 
 _OFFSET64 = 14695981039346656037
@@ -273,3 +279,73 @@ def cosine_topk_py(queries: bytes, matrix: bytes, dim: int, k: int) -> list[list
         best = sorted(range(len(rows)), key=lambda r: (-scores[r], r))[:k]
         out.append([(r, scores[r]) for r in best])
     return out
+
+
+# -- credential redaction (rust/src/redact.rs) ------------------------------------------------------------------
+_REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(
+    r"(secret|token|passw|api[_-]?key|authorization|credential|private[_-]?key|cookie|session)", re.IGNORECASE
+)
+_CREDENTIALS = re.compile(
+    "|".join(
+        (
+            r"xox[abeoprs]-[A-Za-z0-9-]+",
+            r"xapp-[A-Za-z0-9-]+",
+            r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+",
+            r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{8,}",
+            r"(?<![A-Za-z0-9])[rsp]k_(?:live|test)_[A-Za-z0-9]{8,}",
+            r"whsec_[A-Za-z0-9+/=_-]+",
+            r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{12,}",
+            r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{20,}",
+            r"github_pat_[A-Za-z0-9_]{20,}",
+            r"glpat-[A-Za-z0-9_-]{20,}",
+            r"AIza[0-9A-Za-z_-]{30,}",
+            r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}",
+            r"(?<![A-Za-z0-9])SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",
+            r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        )
+    )
+)
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}")
+_AUTHORIZATION = re.compile(r"(?i)\b(authorization\s*[:=]\s*)[^\n\"',;]+")
+_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
+    r"auth[_-]?token|access[_-]?token|refresh[_-]?token|private[_-]?key)[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&,;]+)"
+)
+_QUERY_TOKEN = re.compile(r"(?i)([?&](?:token|sig|signature|key|auth|access_token|code)=)[^&#\s]+")
+_USERINFO = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@")
+
+
+def scrub_py(text: str) -> str:
+    """``_core.scrub``: the six passes of rust/src/redact.rs, in order, with Python's ``re``."""
+    if not text:
+        return text
+    text = _CREDENTIALS.sub(_REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {_REDACTED}", text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + _REDACTED, text)
+    text = _ASSIGNMENT.sub(lambda m: m.group(1) + _REDACTED, text)
+    text = _QUERY_TOKEN.sub(lambda m: m.group(1) + _REDACTED, text)
+    return _USERINFO.sub(_REDACTED + "@", text)
+
+
+def clean_py(value: Any, depth: int = 0) -> Any:
+    """A JSON tree without secret-named keys and with every string scrubbed; deeper than 32: None."""
+    if depth > 32:
+        return None
+    if isinstance(value, str):
+        return scrub_py(value)
+    if isinstance(value, dict):
+        return {k: clean_py(v, depth + 1) for k, v in value.items() if not _SECRET_KEY.search(k)}
+    if isinstance(value, list):
+        return [clean_py(v, depth + 1) for v in value]
+    return value
+
+
+def is_secret_key_py(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
+def redact_json_py(docs: list[bytes]) -> list[bytes]:
+    """``_core.redact_json``: decode, clean, encode (key order kept)."""
+    return [json.dumps(clean_py(json.loads(doc)), separators=(",", ":"), ensure_ascii=False).encode() for doc in docs]
