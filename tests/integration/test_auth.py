@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from llm_incident_manager.api.auth import ROLES
 from llm_incident_manager.clock import SystemClock
 from tests.integration.conftest import Api
 
@@ -19,7 +20,25 @@ ROUTES = [
     ("GET", f"/api/v1/incidents/{INCIDENT}", None, {"viewer", "responder", "admin"}),
     ("POST", f"/api/v1/incidents/{INCIDENT}/acknowledge", None, {"responder", "admin"}),
     ("POST", f"/api/v1/incidents/{INCIDENT}/notes", {"text": "x"}, {"responder", "admin"}),
+    ("POST", "/api/v2/alerts", [{"labels": {"a": "b"}}], {"ingest", "admin"}),
+    ("GET", "/api/v2/status", None, {"viewer", "responder", "admin"}),
+    ("POST", "/-/reload", None, {"admin"}),
 ]
+
+
+async def test_every_authenticated_route_names_its_roles(api: Api) -> None:
+    """The roles are checked by the authentication middleware from the route's ``opt``: a route that went through
+    authentication without naming them would be open to every key."""
+    checked = 0
+    for route in api.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if "OPTIONS" in handler.http_methods or route.path.startswith(("/schema", "/health/")):
+                continue
+            if handler.opt.get("exclude_from_auth"):
+                continue
+            assert handler.opt.get(ROLES) is not None, route.path
+            checked += 1
+    assert checked >= 40
 
 
 @pytest.mark.parametrize(("method", "path", "body", "allowed"), ROUTES)

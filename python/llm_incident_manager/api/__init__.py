@@ -1,3 +1,3 @@
-"""HTTP API: Litestar controllers, guards and problem-details error handling."""
+"""HTTP API: Litestar controllers, authentication and roles, problem-details error handling."""
 
 __all__: list[str] = []

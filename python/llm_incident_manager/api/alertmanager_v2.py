@@ -110,7 +110,7 @@ class AlertmanagerV2Controller(Controller):
     path = "/api/v2"
     tags = ["alertmanager-v2"]
 
-    @post("/alerts", guards=[can_ingest], status_code=200, operation_id="amPostAlerts",
+    @post("/alerts", opt=can_ingest, status_code=200, operation_id="amPostAlerts",
           summary="Alertmanager API v2: post alerts (Prometheus, amtool alert add)")  # fmt: skip
     async def post_alerts(self, request: AnyRequest) -> Response[bytes]:
         services = _services(request)
@@ -135,7 +135,7 @@ class AlertmanagerV2Controller(Controller):
         await services.pipeline.ingest_wire(items, resolved, convert, body, received)
         return Response(b"", status_code=200, media_type="application/json")  # Alertmanager answers an empty 200
 
-    @get("/silences", guards=[can_read], operation_id="amGetSilences",
+    @get("/silences", opt=can_read, operation_id="amGetSilences",
          summary="Alertmanager API v2: silences, filtered by matchers (amtool silence query)")  # fmt: skip
     async def get_silences(
         self,
@@ -154,7 +154,7 @@ class AlertmanagerV2Controller(Controller):
                 found.append(_gettable(silence, now))
         return found
 
-    @post("/silences", guards=[can_act], status_code=200, operation_id="amPostSilences",
+    @post("/silences", opt=can_act, status_code=200, operation_id="amPostSilences",
           summary="Alertmanager API v2: create a silence (or replace the one named by id)")  # fmt: skip
     async def post_silence(self, request: AnyRequest) -> SilenceCreated:
         services = _services(request)
@@ -167,7 +167,7 @@ class AlertmanagerV2Controller(Controller):
         await services.silence_events(silence, "silence_created")
         return SilenceCreated(silence.id)
 
-    @get("/silence/{silence_id:str}", guards=[can_read], operation_id="amGetSilence",
+    @get("/silence/{silence_id:str}", opt=can_read, operation_id="amGetSilence",
          summary="Alertmanager API v2: one silence")  # fmt: skip
     async def get_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> GettableSilence:
         from llm_incident_manager.errors import NotFound
@@ -177,7 +177,7 @@ class AlertmanagerV2Controller(Controller):
             raise NotFound(f"no silence {silence_id}")
         return _gettable(silence, datetime.now(UTC))
 
-    @delete("/silence/{silence_id:str}", guards=[can_act], status_code=200, operation_id="amDeleteSilence",
+    @delete("/silence/{silence_id:str}", opt=can_act, status_code=200, operation_id="amDeleteSilence",
             summary="Alertmanager API v2: expire a silence")  # fmt: skip
     async def delete_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> None:
         services = _services(request)
@@ -185,7 +185,7 @@ class AlertmanagerV2Controller(Controller):
         silence = await services.silencer.expire(silence_id, datetime.now(UTC))
         await services.silence_events(silence, "silence_expired")
 
-    @get("/status", guards=[can_read], operation_id="amGetStatus", summary="Alertmanager API v2: status")
+    @get("/status", opt=can_read, operation_id="amGetStatus", summary="Alertmanager API v2: status")
     async def status(self, request: AnyRequest) -> dict[str, Any]:
         # Alertmanager shows its configuration here with secrets masked; ours carries tokens and passwords, and a
         # viewer key must not read them: the field is present and empty

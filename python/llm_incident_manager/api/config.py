@@ -48,12 +48,12 @@ class ConfigController(Controller):
     path = "/"
     tags = ["config"]
 
-    @post("/api/v1/config/reload", guards=[can_admin], status_code=200, responses=problem_specs(400, 401, 403),
+    @post("/api/v1/config/reload", opt=can_admin, status_code=200, responses=problem_specs(400, 401, 403),
           operation_id="reloadConfig", summary="Read LIM_CONFIG again; swap it in if all of it builds")  # fmt: skip
     async def reload(self, request: AnyRequest) -> ReloadOut:
         return await _reload(request)
 
-    @post("/-/reload", guards=[can_admin], status_code=200, responses=problem_specs(400, 401, 403),
+    @post("/-/reload", opt=can_admin, status_code=200, responses=problem_specs(400, 401, 403),
           operation_id="reloadConfigAlertmanager", summary="Alertmanager's reload endpoint (the same)")  # fmt: skip
     async def am_reload(self, request: AnyRequest) -> ReloadOut:
         return await _reload(request)

@@ -40,7 +40,7 @@ class IncidentController(Controller):
 
     @get(
         "/",
-        guards=[can_read],
+        opt=can_read,
         responses=_READ_PROBLEMS,
         operation_id="listIncidents",
         summary="List incidents, newest first",
@@ -71,7 +71,7 @@ class IncidentController(Controller):
 
     @get(
         "/{incident_id:str}",
-        guards=[can_read],
+        opt=can_read,
         responses=_READ_PROBLEMS,
         operation_id="getIncident",
         summary="One incident",
@@ -84,7 +84,7 @@ class IncidentController(Controller):
 
     @get(
         "/{incident_id:str}/alerts",
-        guards=[can_read],
+        opt=can_read,
         responses=_READ_PROBLEMS,
         operation_id="listIncidentAlerts",
         summary="The distinct alerts of an incident, with counts",
@@ -99,7 +99,7 @@ class IncidentController(Controller):
 
     @get(
         "/{incident_id:str}/timeline",
-        guards=[can_read],
+        opt=can_read,
         responses=_READ_PROBLEMS,
         operation_id="getIncidentTimeline",
         summary="The incident's append-only event log, oldest first",
@@ -114,7 +114,7 @@ class IncidentController(Controller):
 
     @post(
         "/{incident_id:str}/acknowledge",
-        guards=[can_act],
+        opt=can_act,
         responses=_ACT_PROBLEMS,
         status_code=200,
         operation_id="acknowledgeIncident",
@@ -129,7 +129,7 @@ class IncidentController(Controller):
 
     @post(
         "/{incident_id:str}/resolve",
-        guards=[can_act],
+        opt=can_act,
         responses=_ACT_PROBLEMS,
         status_code=200,
         operation_id="resolveIncident",
@@ -144,7 +144,7 @@ class IncidentController(Controller):
 
     @post(
         "/{incident_id:str}/alerts/{alert_id:str}/split",
-        guards=[can_act],
+        opt=can_act,
         responses=_ACT_PROBLEMS,
         status_code=201,
         operation_id="splitIncidentAlert",
@@ -164,7 +164,7 @@ class IncidentController(Controller):
 
     @post(
         "/{incident_id:str}/notes",
-        guards=[can_act],
+        opt=can_act,
         responses=_ACT_PROBLEMS,
         status_code=201,
         operation_id="addIncidentNote",

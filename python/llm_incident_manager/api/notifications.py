@@ -42,7 +42,7 @@ class NotificationController(Controller):
 
     @get(
         "/",
-        guards=[can_read],
+        opt=can_read,
         responses=problem_specs(400, 401, 403, 503),
         operation_id="listNotifications",
         summary="Pages in the outbox, newest first (state=failed lists the dead letters)",
@@ -64,7 +64,7 @@ class NotificationController(Controller):
 
     @get(
         "/{page_id:str}",
-        guards=[can_read],
+        opt=can_read,
         responses=problem_specs(401, 403, 404, 503),
         operation_id="getNotification",
         summary="One page",

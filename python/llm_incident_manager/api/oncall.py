@@ -85,7 +85,7 @@ class OnCallController(Controller):
     path = "/api/v1"
     tags = ["on-call"]
 
-    @get("/schedules", guards=[can_read], operation_id="listSchedules", summary="Schedules and who is on call now")
+    @get("/schedules", opt=can_read, operation_id="listSchedules", summary="Schedules and who is on call now")
     async def list_schedules(self, request: AnyRequest) -> list[OnCallOut]:
         services = _services(request)
         now = datetime.now(UTC)
@@ -94,7 +94,7 @@ class OnCallController(Controller):
             for cfg in services.config.schedules
         ]
 
-    @get("/schedules/{name:str}/oncall", guards=[can_read], responses=problem_specs(400, 401, 403, 404),
+    @get("/schedules/{name:str}/oncall", opt=can_read, responses=problem_specs(400, 401, 403, 404),
          operation_id="getOnCall", summary="Who is on call at an instant (default now)")  # fmt: skip
     async def oncall(
         self, request: AnyRequest, name: FromPath[str], at: Annotated[datetime | None, QueryParameter()] = None
@@ -103,7 +103,7 @@ class OnCallController(Controller):
         when = _aware(at, "at", datetime.now(UTC))
         return OnCallOut(schedule=name, at=when, oncall=schedule.oncall(when))
 
-    @get("/schedules/{name:str}/shifts", guards=[can_read], responses=problem_specs(400, 401, 403, 404),
+    @get("/schedules/{name:str}/shifts", opt=can_read, responses=problem_specs(400, 401, 403, 404),
          operation_id="getShifts", summary="The final schedule for a range (?from&to; default 14 days)")  # fmt: skip
     async def shifts(
         self,
@@ -117,7 +117,7 @@ class OnCallController(Controller):
         return ShiftsOut(schedule=name, time_zone=str(schedule.time_zone), start=begin, end=finish,
                          shifts=schedule.shifts(begin, finish))  # fmt: skip
 
-    @get("/schedules/{name:str}/ics", guards=[can_read], responses=problem_specs(400, 401, 403, 404),
+    @get("/schedules/{name:str}/ics", opt=can_read, responses=problem_specs(400, 401, 403, 404),
          operation_id="getScheduleCalendar", summary="The schedule as an iCalendar feed (?from&to)")  # fmt: skip
     async def ics(
         self,
@@ -133,17 +133,17 @@ class OnCallController(Controller):
         return Response(body, media_type="text/calendar; charset=utf-8",
                         headers={"Content-Disposition": f'inline; filename="{name}.ics"'})  # fmt: skip
 
-    @get("/escalation-policies", guards=[can_read], operation_id="listEscalationPolicies",
+    @get("/escalation-policies", opt=can_read, operation_id="listEscalationPolicies",
          summary="Escalation policies")  # fmt: skip
     async def policies(self, request: AnyRequest) -> list[EscalationPolicyConfig]:
         return list(_services(request).config.escalation_policies)
 
-    @get("/users", guards=[can_act], operation_id="listUsers",
+    @get("/users", opt=can_act, operation_id="listUsers",
          summary="Users and their contact methods (responders and admins: phone numbers are personal)")  # fmt: skip
     async def users(self, request: AnyRequest) -> list[UserConfig]:
         return list(_services(request).config.users)
 
-    @get("/oncall/load", guards=[can_read], responses=problem_specs(400, 401, 403),
+    @get("/oncall/load", opt=can_read, responses=problem_specs(400, 401, 403),
          operation_id="getOnCallLoad",
          summary="Pages per person over a range (default 28 days): per week and after hours (before 09:00, from "
                  "18:00, weekends, in ?time_zone, default UTC)")  # fmt: skip
@@ -242,7 +242,7 @@ class ManagedConfigController(Controller):
     path = "/api/v1"
     tags = ["configuration"]
 
-    @put(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], guards=[can_admin],
+    @put(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], opt=can_admin,
          status_code=200, responses=problem_specs(400, 401, 403),
          summary="Create or replace a user, schedule or escalation policy")  # fmt: skip
     async def put_object(self, request: AnyRequest, name: FromPath[str], data: JSONBody[dict[str, Any]]) -> Managed:
@@ -250,17 +250,17 @@ class ManagedConfigController(Controller):
         await _put(_services(request), kind, name, data)
         return Managed(kind=kind, name=name, body={**data, "name": name})
 
-    @delete(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], guards=[can_admin],
+    @delete(["/users/{name:str}", "/schedules/{name:str}", "/escalation-policies/{name:str}"], opt=can_admin,
             status_code=204, responses=problem_specs(401, 403, 404, 409),
             summary="Delete a user, schedule or escalation policy made through the API")  # fmt: skip
     async def delete_object(self, request: AnyRequest, name: FromPath[str]) -> None:
         await _delete(_services(request), _kind(request), name)
 
-    @get("/routes", guards=[can_read], operation_id="getRoutes", summary="The routing tree in force")
+    @get("/routes", opt=can_read, operation_id="getRoutes", summary="The routing tree in force")
     async def get_routes(self, request: AnyRequest) -> dict[str, Any]:
         return dict(_services(request).config.route or {})
 
-    @put("/routes", guards=[can_admin], status_code=200, responses=problem_specs(400, 401, 403),
+    @put("/routes", opt=can_admin, status_code=200, responses=problem_specs(400, 401, 403),
          operation_id="putRoutes", summary="Replace the routing tree (Alertmanager's route syntax)")  # fmt: skip
     async def put_routes(self, request: AnyRequest, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         services = _services(request)

@@ -87,7 +87,7 @@ class SilenceController(Controller):
     path = "/api/v1/silences"
     tags = ["silences"]
 
-    @get("/", guards=[can_read], responses=problem_specs(400, 401, 403, 503), operation_id="listSilences",
+    @get("/", opt=can_read, responses=problem_specs(400, 401, 403, 503), operation_id="listSilences",
          summary="Silences, newest first")  # fmt: skip
     async def list_silences(
         self,
@@ -100,7 +100,7 @@ class SilenceController(Controller):
         silences = await _services(request).store.list_silences()
         return [silence_out(s, now) for s in silences if silence_state is None or s.state(now) is silence_state]
 
-    @post("/", guards=[can_act], status_code=201, responses=problem_specs(400, 401, 403, 503),
+    @post("/", opt=can_act, status_code=201, responses=problem_specs(400, 401, 403, 503),
           operation_id="createSilence", summary="Silence matching alerts: recorded, nobody paged")  # fmt: skip
     async def create(self, request: AnyRequest, data: JSONBody[SilenceIn]) -> SilenceOut:
         services = _services(request)
@@ -129,7 +129,7 @@ class SilenceController(Controller):
         await services.silence_events(silence, "silence_created")
         return silence_out(silence, datetime.now(UTC))
 
-    @get("/{silence_id:str}", guards=[can_read], responses=problem_specs(401, 403, 404, 503),
+    @get("/{silence_id:str}", opt=can_read, responses=problem_specs(401, 403, 404, 503),
          operation_id="getSilence", summary="One silence")  # fmt: skip
     async def get_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> SilenceOut:
         silence = await _services(request).store.get_silence(silence_id)
@@ -137,7 +137,7 @@ class SilenceController(Controller):
             raise NotFound(f"no silence {silence_id}")
         return silence_out(silence, datetime.now(UTC))
 
-    @delete("/{silence_id:str}", guards=[can_act], status_code=200, responses=problem_specs(401, 403, 404, 503),
+    @delete("/{silence_id:str}", opt=can_act, status_code=200, responses=problem_specs(401, 403, 404, 503),
             operation_id="expireSilence", summary="Expire a silence now")  # fmt: skip
     async def expire(self, request: AnyRequest, silence_id: FromPath[str]) -> SilenceOut:
         services = _services(request)
