@@ -154,7 +154,7 @@ class Services:
             silencer.start()
             notifications = NotificationRuntime.build(
                 config, store, reader.get_incident, pipeline.ingest, settings.nats_url, state, writer.submit,
-                clock,
+                clock, reader.get_incidents,
             )  # fmt: skip
             if notifications is not None:
                 writer.plan = notifications.plan
@@ -223,7 +223,7 @@ class Services:
                 raise ConfigError(str(exc)) from None
             runtime = NotificationRuntime.build(
                 config, self.store, self.reader.get_incident, self.pipeline.ingest, self.settings.nats_url,
-                self.state, self.writer.submit, self.clock,
+                self.state, self.writer.submit, self.clock, self.reader.get_incidents,
             )  # fmt: skip
             rows = await self.store.load_open_alerts()
             old = self.notifications

@@ -122,3 +122,22 @@ async def test_later_flushes_add_to_the_earlier_ones(store: Store) -> None:
     incident, _ = await store.get_incident(incident_id)
     assert incident is not None
     assert incident.alert_count == 1 + 50 * (2 + 3)
+
+
+async def test_get_incidents_reads_many_at_once_as_get_incident_reads_one(store: Store) -> None:
+    """The dispatcher reads the incidents of a claimed batch in one go: the same rows and watermark as one by one,
+    the ids that do not exist left out, duplicates read once, more ids than one statement binds (SQLite: 500)."""
+    ids = [uuid7() for _ in range(3)]
+    await store.commit([_opened(incident_id, [f"{n:016x}"]) for n, incident_id in enumerate(ids)])
+    bucket = Bucket()
+    bucket.add((ids[1], f"{1:016x}"), Counter(4, NOW, NOW, None, None, None, None))
+    await store.commit([], bucket)
+    missing = [uuid7() for _ in range(600)]
+    found, watermark = await store.get_incidents([ids[0], *missing, ids[1], ids[2], ids[1]])
+    assert sorted(found) == sorted(ids)
+    for incident_id in ids:
+        one, one_watermark = await store.get_incident(incident_id)
+        assert found[incident_id] == one
+        assert watermark == one_watermark
+    assert found[ids[1]].alert_count == 1 + 4
+    assert await store.get_incidents([]) == ({}, 0)

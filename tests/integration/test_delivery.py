@@ -3,6 +3,7 @@ the real client libraries to local provider fakes. No part of our own code is re
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -348,3 +349,30 @@ async def test_a_fallback_that_takes_no_such_event_leaves_a_dead_letter(database
             found = await eventually(lambda: _settled(services, result.incident_id), what="the page settled")
             assert [(p.receiver, p.state) for p in found] == [("team", PageState.FAILED)]
             assert smtp.received == []
+
+
+async def test_a_claimed_batch_reads_its_incidents_at_once_and_each_send_carries_its_own(database_url: str) -> None:
+    """Pages of many incidents claimed together (their incidents and thread refs read in one go): each webhook body
+    carries the incident of its own page, with the title, service and counts of that incident, and secrets in
+    its labels are gone."""
+    async with FakeWebhookReceiver() as hook:
+        cfg = config([{"name": "team", "webhook_configs": [{"url": hook.endpoint()}]}])
+        async with service(database_url, cfg) as services:
+            alerts = [alert(unique("Batch"), service=unique("svc"), api_key="sk-live-hunter2") for _ in range(6)]
+            results = await ingest(services, *alerts)
+            incidents = {r.incident_id for r in results}
+            assert len(incidents) == 6
+            await hook.wait_for(lambda r: len({x.headers.get("webhook-id") for x in r}) >= 6)
+            for incident_id in incidents:
+                await eventually(lambda i=incident_id: _all_done(services, i), what="pages done")
+            bodies = [json.loads(r.body) for r in hook.requests]
+            by_incident = {e["incident"]["id"]: e for b in bodies for e in b["events"]}
+            assert set(by_incident) == incidents
+            for incident_id, event in by_incident.items():
+                stored = await services.reader.get_incident(incident_id)
+                assert stored is not None
+                assert event["incident"]["title"] == stored.title
+                assert event["incident"]["service"] == stored.service
+                assert event["url"].endswith(incident_id)
+                assert "api_key" not in event["incident"]["labels"]
+            assert b"hunter2" not in b"".join(r.body for r in hook.requests)

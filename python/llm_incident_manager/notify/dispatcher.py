@@ -50,6 +50,14 @@ class DispatchMetrics:
     latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
 
 
+@dataclass(slots=True)
+class _Known:
+    """What ``Dispatcher._prefetch`` read for a claimed batch (None: the incident does not exist)."""
+
+    incidents: dict[str, Incident | None] = field(default_factory=dict)
+    threads: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -64,8 +72,11 @@ class Dispatcher:
         on_dead_letter: DeadLetterHook | None = None,
         disabled: set[tuple[str, str, str]] | None = None,
         clock: Clock | None = None,
+        get_incidents: Callable[[Sequence[str]], Awaitable[Mapping[str, Incident]]] | None = None,
     ) -> None:
         self.store = store
+        #: the incidents of a whole claimed batch in one read (None: one read per send)
+        self.get_incidents = get_incidents
         #: outcome writes of concurrent sends share a transaction (notify/outcomes.py)
         self.outcomes = OutcomeWriter(store)
         self.get_incident = get_incident
@@ -157,16 +168,37 @@ class Dispatcher:
         groups: dict[tuple[str, str, bool], list[PageRecord]] = defaultdict(list)
         for page in pages:
             groups[(page.receiver, page.target, page.digest)].append(page)
-        await asyncio.gather(*(self._guarded(group) for group in groups.values()))
+        known = await self._prefetch(pages)
+        await asyncio.gather(*(self._guarded(group, known) for group in groups.values()))
 
-    async def _guarded(self, group: list[PageRecord]) -> None:
+    async def _prefetch(self, pages: Sequence[PageRecord]) -> _Known:
+        """The incidents and thread refs of a claimed batch, in two reads instead of two per send: a burst of
+        deliveries (every group's window ending together) made hundreds of small reads, each a round trip
+        through the store's reader thread and the event loop that ingest shares (docs/performance.md). If a
+        read fails, each send reads its own again."""
+        known = _Known()
+        if self.get_incidents is None or len(pages) < 2:
+            return known
+        try:
+            found = await self.get_incidents([page.incident_id for page in pages])
+            keys = list({(page.incident_id, page.receiver, page.target) for page in pages})
+            threads = await self.store.thread_refs(keys)
+        except Exception as exc:
+            log.warning("reading the incidents of %d pages at once failed (%r); reading them one by one", len(pages),
+                        exc)  # fmt: skip
+            return known
+        known.incidents = {page.incident_id: found.get(page.incident_id) for page in pages}
+        known.threads = {key: threads.get(key) for key in keys}
+        return known
+
+    async def _guarded(self, group: list[PageRecord], known: _Known) -> None:
         async with self._sem:
             try:
-                await self._send_group(group)
+                await self._send_group(group, known)
             except Exception:  # the pages stay claimed; their lease runs out and they are sent again
                 log.exception("notification group of %d pages failed unexpectedly", len(group))
 
-    async def _send_group(self, group: list[PageRecord]) -> None:
+    async def _send_group(self, group: list[PageRecord], known: _Known) -> None:
         """The due pages of one recipient. Each goes in its own send while the throttle allows; what the throttle
         holds back is coalesced: the last send it allows carries all the rest, or, with none allowed now, they
         wait for the next token and then go together. A digest group is one send."""
@@ -221,17 +253,21 @@ class Dispatcher:
                 wait = max(wait, min(self._timeout, 1.0))
             await self._release(held, now + timedelta(seconds=max(wait, 0.05)))
         if taken:
-            await asyncio.gather(*(self._deliver(pages, target, breaker) for pages in taken))
+            await asyncio.gather(*(self._deliver(pages, target, breaker, known) for pages in taken))
         elif breaker.probing:
             breaker.probing = False  # the probe slot was not used
 
-    async def _deliver(self, group: list[PageRecord], target: Target, breaker: Breaker) -> None:
+    async def _deliver(self, group: list[PageRecord], target: Target, breaker: Breaker, known: _Known) -> None:
         """One send carrying ``group`` (one page, or several coalesced), and its outcome."""
         first = group[0]
         now = self.clock.now()
         incidents: dict[str, Incident | None] = {}
         for page in group:
-            if page.incident_id not in incidents:
+            if page.incident_id in incidents:
+                continue
+            if page.incident_id in known.incidents:
+                incidents[page.incident_id] = known.incidents[page.incident_id]
+            else:
                 incidents[page.incident_id] = await self.get_incident(page.incident_id)
         answered = [
             p for p in group
@@ -252,7 +288,8 @@ class Dispatcher:
         single = len(incidents) == 1
         if single:
             key = (first.incident_id, first.receiver, first.target)
-            thread_ref = (await self.store.thread_refs([key])).get(key)
+            found = known.threads if key in known.threads else await self.store.thread_refs([key])
+            thread_ref = found.get(key)
         delivery = Delivery(
             events=events,
             incident_url=f"{self.public_url}/api/v1/incidents/",

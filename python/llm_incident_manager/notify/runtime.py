@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from llm_incident_manager.clock import Clock
@@ -113,6 +113,7 @@ class NotificationRuntime:
         state: DedupState | None = None,
         submit: Callable[[WriteSet], Awaitable[None]] | None = None,
         clock: Clock | None = None,
+        get_incidents: Callable[[Sequence[str]], Awaitable[Mapping[str, Incident]]] | None = None,
     ) -> NotificationRuntime | None:
         """None when nothing is to be sent (no root receiver, or ``notifications.enabled: false``). Raises
         ConfigError when a receiver's integration cannot work (its key path in the message)."""
@@ -233,6 +234,7 @@ class NotificationRuntime:
             worker,
             on_dead_letter=dead_letter,
             clock=clock,
+            get_incidents=get_incidents,
         )
         queue = JetStreamQueue(nats_url, store, dispatcher, policy, settings.jetstream) if nats_url else None
         runtime = cls(targets, planner, dispatcher, queue)

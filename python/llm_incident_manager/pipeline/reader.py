@@ -3,6 +3,8 @@ are still waiting in the projection buffer (``pipeline.projection``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llm_incident_manager.domain.incidents import Incident, IncidentAlert
 from llm_incident_manager.pipeline.projection import ProjectionBuffer
 from llm_incident_manager.store.protocol import IncidentQuery, Page, Store
@@ -18,6 +20,11 @@ class IncidentReader:
     async def get_incident(self, incident_id: str) -> Incident | None:
         incident, watermark = await self.store.get_incident(incident_id)
         return None if incident is None else self.buffer.incident(incident, watermark)
+
+    async def get_incidents(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+        """The incidents of these ids that exist, by id, in one read."""
+        found, watermark = await self.store.get_incidents(incident_ids)
+        return {key: self.buffer.incident(incident, watermark) for key, incident in found.items()}
 
     async def list_incidents(self, query: IncidentQuery) -> Page[Incident]:
         found, watermark = await self.store.list_incidents(query)

@@ -357,6 +357,15 @@ class PostgresStore:
         )
         return (None, 0) if row is None else (_incident(row), int(row[-1]))
 
+    async def get_incidents(self, incident_ids: Sequence[str]) -> tuple[dict[str, Incident], int]:
+        ids = list(dict.fromkeys(incident_ids))
+        if not ids:
+            return {}, 0
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            watermark = int(await conn.fetchval(f"SELECT {_WATERMARK}"))
+            rows = await conn.fetch(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ANY($1::text[])", ids)
+        return {row[0]: _incident(row) for row in rows}, watermark
+
     async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]:
         where: list[str] = []
         params: list[Any] = []

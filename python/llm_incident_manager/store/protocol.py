@@ -96,6 +96,10 @@ class Store(Protocol):
         """The incident and the watermark its row was read at."""
         ...
 
+    async def get_incidents(self, incident_ids: Sequence[str]) -> tuple[dict[str, Incident], int]:
+        """The incidents of these ids that exist, by id, in one read, and the watermark they were read at."""
+        ...
+
     async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]: ...
 
     async def list_incident_alerts(

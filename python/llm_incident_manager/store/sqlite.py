@@ -451,6 +451,27 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    async def get_incidents(self, incident_ids: Sequence[str]) -> tuple[dict[str, Incident], int]:
+        ids = list(dict.fromkeys(incident_ids))
+
+        def run(conn: sqlite3.Connection) -> tuple[dict[str, Incident], int]:
+            found: dict[str, Incident] = {}
+            conn.execute("BEGIN")  # one snapshot: the rows and the watermark they are exact to
+            try:
+                watermark = int(conn.execute(f"SELECT {_WATERMARK}").fetchone()[0])
+                for start in range(0, len(ids), 500):  # well below SQLite's limit of bound parameters
+                    chunk = ids[start : start + 500]
+                    sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ({', '.join('?' * len(chunk))})"
+                    for row in conn.execute(sql, chunk):
+                        found[row[0]] = _incident(row)
+            finally:
+                conn.execute("COMMIT")
+            return found, watermark
+
+        if not ids:
+            return {}, 0
+        return await self._read(run)
+
     async def list_incidents(self, query: IncidentQuery) -> tuple[Page[Incident], int]:
         where: list[str] = []
         params: list[Any] = []
