@@ -204,6 +204,49 @@ async def test_a_full_buffer_is_flushed_before_the_interval_is_over() -> None:
     await writer.stop()
 
 
+class RefusingCommitter(Committer):
+    """A store that, as both real ones, refuses every commit after a failed one until ``clear_failure``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusing = False
+
+    async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None:
+        if self.refusing:
+            raise Unavailable("a commit queued before this one failed", retry_after=1)
+        try:
+            return await super().commit(batches, flush)
+        except OSError:
+            self.refusing = True
+            raise
+
+    def clear_failure(self) -> None:
+        self.refusing = False
+
+
+async def test_a_flush_that_fails_during_the_reload_is_tried_again_and_the_writer_recovers() -> None:
+    """The reload after a failed commit first flushes the counters; when that flush fails too, the store refuses
+    again, so the next attempt must clear the failure first (it did not: the writer stayed unavailable for good)."""
+    store = RefusingCommitter()
+    reloaded = asyncio.Event()
+
+    async def reload() -> None:
+        reloaded.set()
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0)
+    writer.start()
+    await writer.submit(repeats("i1", "fp", 3))  # counters wait in the buffer (the interval is long)
+    store.fail_next = True  # the next batch's commit fails ...
+    store.fail_next_flush = True  # ... and so does the reload's first flush
+    with pytest.raises(Unavailable):
+        await writer.submit(repeats("i2", "fp", 1))
+    await asyncio.wait_for(reloaded.wait(), 5)
+    await asyncio.wait_for(writer.ready(), 5)
+    assert {("i1", "fp"): 3}.items() <= {k: v for f in store.flushes for k, v in f.items()}.items()
+    await writer.submit(repeats("i3", "fp", 1))  # accepted again
+    await writer.stop()
+
+
 class PipelinedCommitter(Committer):
     """A store that runs its commits one after the other in the order they start (as the SQLite store's thread
     does) and refuses every commit after a failed one until ``clear_failure``."""

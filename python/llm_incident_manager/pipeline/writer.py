@@ -284,11 +284,11 @@ class GroupCommitWriter:
     async def _recover(self) -> None:
         self._healthy.clear()
         clear = getattr(self._store, "clear_failure", None)
-        if clear is not None:
-            clear()
         delay = 0.05
         try:
             while True:
+                if clear is not None:  # every attempt: a failed flush below makes the store refuse again
+                    clear()
                 try:
                     if self.buffer.live:  # the rows must hold every committed counter before the reload
                         self._next_flush = 0.0
