@@ -95,3 +95,8 @@ def test_scrub_returns_the_same_object_when_nothing_is_masked() -> None:
     text = "p99 latency of gpt-4o above 2s " + "x" * 3  # built at run time: not an interned constant
     assert _core.scrub(text) is text
     assert templates.scrub("key sk-abcdefgh1234") == "key [redacted]"
+
+
+def test_scrub_takes_a_text_with_a_lone_surrogate() -> None:
+    """Ingest's decoders refuse lone surrogates, but ``scrub`` also masks client error messages: it must not raise."""
+    assert templates.scrub("\ud800 Bearer abcdefgh") == "? Bearer [redacted]"

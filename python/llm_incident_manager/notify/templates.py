@@ -119,8 +119,12 @@ def is_secret_key(key: str) -> bool:
 def scrub(text: str) -> str:
     """``text`` with whatever looks like a credential replaced by ``[redacted]`` (Slack, OpenAI/Anthropic, Stripe,
     AWS, GitHub, GitLab, Google, Hugging Face and SendGrid tokens, JWTs, PEM private keys, ``Bearer ...``,
-    ``Authorization: ...``, ``password=...``, ``?token=...`` and ``user:password@`` in URLs)."""
-    return _core.scrub(text)
+    ``Authorization: ...``, ``password=...``, ``?token=...`` and ``user:password@`` in URLs). A lone surrogate (not
+    UTF-8, so not something Rust can read) becomes ``?`` first."""
+    try:
+        return _core.scrub(text)
+    except UnicodeEncodeError:
+        return _core.scrub(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def clean(value: Any, _depth: int = 0) -> Any:
