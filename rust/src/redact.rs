@@ -121,13 +121,12 @@ fn group_then(caps: &Captures<'_>, tail: &str) -> String {
 }
 
 fn replace<'a>(text: Cow<'a, str>, re: &Regex, tail: &str) -> Cow<'a, str> {
-    if !re.is_match(&text) {
-        return text;
-    }
-    Cow::Owned(
-        re.replace_all(&text, |c: &Captures<'_>| group_then(c, tail))
-            .into_owned(),
-    )
+    // one scan: `replace_all` borrows when nothing matches
+    let replaced = match re.replace_all(&text, |c: &Captures<'_>| group_then(c, tail)) {
+        Cow::Owned(s) => Some(s),
+        Cow::Borrowed(_) => None,
+    };
+    replaced.map_or(text, Cow::Owned)
 }
 
 /// `text` with whatever looks like a credential replaced by `[redacted]` (the module's doc lists what).
