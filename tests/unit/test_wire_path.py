@@ -4,7 +4,7 @@ timeline, counters and state, on generated webhook streams."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -41,6 +41,7 @@ def webhook_alerts(draw: Any) -> dict[str, Any]:
         "status": draw(st.sampled_from(("firing", "firing", "firing", "resolved"))),
         "labels": labels,
         "annotations": annotations,
+        "start": draw(st.sampled_from(START_FORMS)),
     }
 
 
@@ -56,10 +57,36 @@ def streams(draw: Any) -> list[tuple[float, list[dict[str, Any]]]]:
     return out
 
 
+#: how a sender writes an alert's startsAt: UTC with Z, another offset, no zone (UTC), with microseconds, left
+#: out, or Go's zero time (both meaning "when received")
+START_FORMS = ("z", "offset", "naive", "micros", "absent", "zero")
+
+
+def _start(at: float, form: str) -> str | None:
+    when = T0 + timedelta(seconds=at)
+    if form == "offset":
+        return when.astimezone(timezone(timedelta(hours=-5))).isoformat()  # behind UTC: a misread is no gap
+    if form == "naive":
+        return when.replace(tzinfo=None).isoformat()
+    if form == "micros":
+        return (when + timedelta(microseconds=123_457)).isoformat().replace("+00:00", "Z")
+    if form == "absent":
+        return None
+    if form == "zero":
+        return "0001-01-01T00:00:00Z"
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def _body(at: float, alerts: list[dict[str, Any]]) -> bytes:
-    start = (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z")
-    items = [{**a, "startsAt": start, "endsAt": start if a["status"] == "resolved" else "0001-01-01T00:00:00Z"}
-             for a in alerts]  # fmt: skip
+    start = _start(at, "z")
+    items = []
+    for a in alerts:
+        item = {k: v for k, v in a.items() if k != "start"}
+        begins = _start(at, a.get("start", "z"))
+        if begins is not None:
+            item["startsAt"] = begins
+        item["endsAt"] = start if a["status"] == "resolved" else "0001-01-01T00:00:00Z"
+        items.append(item)
     return msgspec.json.encode({"version": "4", "status": "firing", "receiver": "r", "alerts": items})
 
 
@@ -132,3 +159,33 @@ def test_the_alert_log_keeps_the_payload_as_it_came() -> None:
     fps = fingerprint_alerts([alertmanager.to_alert(items[0], "", ctx, "alertmanager")])
     state.apply_wire(items, fps, resolved, T0, ws, alertmanager.converter(items, ctx), body)
     assert msgspec.json.encode(ws.log[0].alerts) == body
+
+
+def test_a_repeat_is_decided_at_its_own_event_time_whatever_zone_it_is_written_in() -> None:
+    """A repeat's decision carries its start as a UTC instant: written with another offset, without a zone
+    (UTC), or left out (the time it was received)."""
+    received = T0 + timedelta(seconds=61)
+    labels = {"alertname": "A", "service": "chat-api"}
+    cases = {
+        "offset": T0 + timedelta(seconds=60),
+        "naive": T0 + timedelta(seconds=60),
+        "micros": T0 + timedelta(seconds=60, microseconds=123_457),
+        "absent": received,
+        "zero": received,
+    }
+    state = DedupState(WINDOW)
+    ctx = IngestContext(received_at=received, key_id="k", max_batch=10, content_type="application/json",
+                        headers={})  # fmt: skip
+    for form, expected in [("z", None), *cases.items()]:
+        body = _body(60.0, [{"status": "firing", "labels": labels, "annotations": {}, "start": form}])
+        items, resolved = alertmanager.decode_wire(body, ctx)
+        fps = fingerprint_alerts([alertmanager.to_alert(items[0], "", ctx, "alertmanager")])
+        ws = WriteSet()
+        state.apply_wire(items, fps, resolved, received, ws, alertmanager.converter(items, ctx), body)
+        decision = ws.log[0].decisions[0]
+        if expected is None:
+            assert decision[2] == "created"
+            continue
+        assert decision[2] == "deduplicated", form
+        assert decision[3] == (expected - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1), form
+        assert ws.counters[(decision[0], fps[0])].last_seen_at == expected, form
