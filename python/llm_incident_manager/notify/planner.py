@@ -10,15 +10,17 @@ silenced alert (``suppressed_by``) page nobody.
 The page's idempotency key is ``{incident}/{step}/{receiver}/{target}``: one logical page per (incident, step,
 recipient, channel). The store drops a second page with a key it holds, so a step planned twice pages once. Alerts
 added to an incident page once per ``group_interval`` window of its route (the step names the window), at the
-window's end, as Alertmanager notifies a group's new alerts.
+window's end, as Alertmanager notifies a group's new alerts; each incident's windows are counted from its own
+start, as Alertmanager times each group, so the pages of many incidents do not all fall due at one moment.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llm_incident_manager.clock import Clock, SystemClock
@@ -32,7 +34,7 @@ from llm_incident_manager.routing.labels import complete_labels, row_labels
 if TYPE_CHECKING:
     from llm_incident_manager.escalation.engine import EscalationPlanner
 
-__all__ = ["SELF_SOURCE", "NotificationPlanner", "PlannedTarget", "step_of"]
+__all__ = ["SELF_SOURCE", "NotificationPlanner", "PlannedTarget", "alert_window", "step_of", "window_origin"]
 
 #: the ``source`` of the service's own alerts (dead letters): their incidents go to the self-monitoring receiver
 SELF_SOURCE = "lim"
@@ -61,13 +63,40 @@ class PlannedTarget:
     digest_severities: frozenset[str] = frozenset()
 
 
-def step_of(kind: EventKind, at: datetime, data: Mapping[str, Any], group_interval: float = 0.0) -> str:
+def window_origin(incident_id: str) -> int:
+    """Where an incident's ``group_interval`` windows are counted from, in epoch microseconds: the moment its id was
+    made (a UUIDv7 carries it, in milliseconds), as Alertmanager counts a group's intervals from the group's start.
+    So the windows of different incidents end at different moments, not all together on multiples of the interval.
+    An id that is not a UUIDv7 counts from a point of the first day of the epoch taken from its SHA-256. Either way
+    every instance, before and after a restart, finds the same windows."""
+    if len(incident_id) == 36 and incident_id[14] == "7" and incident_id[8] == "-":
+        try:
+            return int(incident_id[:8] + incident_id[9:13], 16) * 1000
+        except ValueError:
+            pass
+    digest = hashlib.sha256(incident_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 86_400_000 * 1000
+
+
+def alert_window(at: datetime, origin_us: int, interval: float) -> tuple[int, datetime]:
+    """The ``group_interval`` window holding ``at``, counted from ``origin_us``: its start (epoch µs) and its end."""
+    step = max(round(interval * 1_000_000), 1)
+    at_us = (at - _EPOCH) // _MICROSECOND
+    start = origin_us + (at_us - origin_us) // step * step
+    return start, _EPOCH + timedelta(microseconds=start + step)
+
+
+def step_of(
+    kind: EventKind, at: datetime, data: Mapping[str, Any], group_interval: float = 0.0, incident_id: str = ""
+) -> str:
     """The step of an event within its incident: what makes its page one logical page. Alerts added to an incident
-    make one step per ``group_interval`` window (Alertmanager notifies a group's new alerts once per
-    ``group_interval``), without an interval one step per alert."""
+    make one step per ``group_interval`` window of that incident (``alert_window``; Alertmanager notifies a group's
+    new alerts once per ``group_interval``), named by the window's start in epoch seconds to the millisecond;
+    without an interval one step per alert."""
     if kind is EventKind.ALERT_ADDED:
         if group_interval > 0:
-            return f"alert_added@{math.floor(at.timestamp() / group_interval) * group_interval:.0f}"
+            start, _ = alert_window(at, window_origin(incident_id), group_interval)
+            return f"alert_added@{start // 1000 / 1000:.3f}"
         return f"alert_added:{data.get('fingerprint', '')}"
     if kind is EventKind.SEVERITY_RAISED:
         return f"severity_raised:{data.get('to', '')}"
@@ -76,6 +105,10 @@ def step_of(kind: EventKind, at: datetime, data: Mapping[str, Any], group_interv
     if kind is EventKind.ACKNOWLEDGED:  # an acknowledgement can come again once the routing issue adds timeouts
         return f"acknowledged:{int(at.timestamp() * 1_000_000)}"
     return kind.value
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def next_digest(now: datetime, interval: float) -> datetime:
@@ -203,7 +236,7 @@ class NotificationPlanner:
         if not receivers:
             return
         interval = self._interval.get(incident_id, 0.0) if kind is EventKind.ALERT_ADDED else 0.0
-        step = step_of(kind, at, data, interval)
+        step = step_of(kind, at, data, interval, incident_id)
         if interval > 0:
             if self._added.get(incident_id) == step:
                 return
@@ -218,7 +251,7 @@ class NotificationPlanner:
             digest = target.digest_interval is not None and severity.value in target.digest_severities
             due = next_digest(now, target.digest_interval) if digest and target.digest_interval else now
             if interval > 0:  # one page for the window's added alerts, sent as the window closes
-                due = max(due, next_digest(at, interval))
+                due = max(due, alert_window(at, window_origin(incident_id), interval)[1])
             ws.pages.append(
                 _page(incident_id, step, kind.value, target, severity.value, payload, now, next_at=due, digest=digest)
             )
