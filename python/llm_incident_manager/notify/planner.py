@@ -63,6 +63,10 @@ class PlannedTarget:
     digest_severities: frozenset[str] = frozenset()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def window_origin(incident_id: str) -> int:
     """Where an incident's ``group_interval`` windows are counted from, in epoch microseconds: the moment its id was
     made (a UUIDv7 carries it, in milliseconds), as Alertmanager counts a group's intervals from the group's start.
@@ -105,10 +109,6 @@ def step_of(
     if kind is EventKind.ACKNOWLEDGED:  # an acknowledgement can come again once the routing issue adds timeouts
         return f"acknowledged:{int(at.timestamp() * 1_000_000)}"
     return kind.value
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def next_digest(now: datetime, interval: float) -> datetime:
