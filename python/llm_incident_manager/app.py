@@ -24,7 +24,7 @@ from llm_incident_manager.api.problems import exception_handlers
 from llm_incident_manager.api.silences import SilenceController
 from llm_incident_manager.clock import Clock
 from llm_incident_manager.config import Settings
-from llm_incident_manager.services import Services
+from llm_incident_manager.services import Services, freeze_started_state
 from llm_incident_manager.store.protocol import Store
 
 __all__ = ["create_app"]
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await Services.start(settings, store=store, clock=clock)
         app.state.services = services
+        freeze_started_state()
         try:
             yield
         finally:

@@ -47,11 +47,27 @@ def tune_runtime() -> None:
     * The garbage collector collects less often: ingest allocates a few short-lived containers per alert, and at
       Python's default threshold a collection ran every few batches, over a heap that grows with the open alerts
       (about 18 % of the ingest path's CPU, benchmarks/RESULTS.md). The long-lived state made at start-up is
-      frozen out of the collector's scans; reference cycles are rare here and are still collected, later."""
+      frozen out of the collector's scans (here, and in the worker once the app has started:
+      ``freeze_started_state``); reference cycles are rare here and are still collected, later."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+    _TUNED.append(True)
+
+
+#: set by ``tune_runtime``: this process (or the process it was forked from) serves
+_TUNED: list[bool] = []
+
+
+def freeze_started_state() -> None:
+    """In a served process, once the app has started: what start-up built (the app, its routes and schemas, the
+    state loaded from the store) is frozen out of the garbage collector's scans. Granian's worker builds the app
+    after the fork, so ``tune_runtime``'s freeze did not cover it, and the first collection under load scanned
+    it all: a 20-30 ms pause of the event loop at 2,000 alerts/s (docs/performance.md)."""
+    if _TUNED:
+        gc.collect()
+        gc.freeze()
 
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,18 @@ one transaction that also advances the store's watermark (the last alert-log id 
 returns the watermark it saw, and adds every bucket that read could not yet see: the live bucket always, and a
 flushed bucket when the read's watermark is older than that flush. So a read is exact whichever way it races
 a flush, and a repeat costs an in-memory update plus its alert-log append.
+
+A read holds ``reading()`` from before its store query until it has added the buckets: a flushed bucket is kept
+only while a read that started before the flush landed is still going, and released as soon as none is. Kept
+for a fixed time instead (it was 30 s), the buckets' keys and totals, a few hundred objects per flush, piled
+up in the garbage collector's youngest generation, and every collection of it paused the event loop for
+14-32 ms at 2,000 alerts/s (docs/performance.md).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,10 +27,6 @@ from llm_incident_manager.domain.incidents import Incident, IncidentAlert
 from llm_incident_manager.pipeline.writeset import Counter
 
 __all__ = ["Bucket", "IncidentTotals", "ProjectionBuffer"]
-
-
-#: How long a flushed bucket stays available to reads that started before the flush landed.
-_KEEP_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -60,13 +63,26 @@ class Bucket:
         return bool(self.alerts)
 
 
+@dataclass(slots=True)
+class _Flushed:
+    #: the watermark before the flush: reads at it or older have not seen the bucket in the rows
+    base: int
+    bucket: Bucket
+    #: the flushes landed, counting this one, once it has landed; None while it is in flight
+    landed: int | None = None
+
+
 class ProjectionBuffer:
     def __init__(self, watermark: int = 0) -> None:
         #: the watermark of the last flush that landed
         self.watermark = watermark
         self.live = Bucket()
-        #: (watermark before the flush, bucket, when): flushed buckets kept for reads that raced the flush
-        self._flushed: list[tuple[int, Bucket, float]] = []
+        #: flushed buckets that a read may still need: in flight, or landed after a read under way started
+        self._flushed: list[_Flushed] = []
+        #: how many flushes have landed
+        self._landed = 0
+        #: reads under way, by the number of flushes landed when each started
+        self._reads: dict[int, int] = {}
 
     # -- the writer's side ---------------------------------------------------------------------------
     def add(self, counters: dict[tuple[str, str], Counter]) -> None:
@@ -77,27 +93,57 @@ class ProjectionBuffer:
         """The live bucket, to flush; new counters go to a fresh one. Until the flush lands, reads that cannot
         see it yet (their watermark is the current one) still add the taken bucket."""
         taken, self.live = self.live, Bucket()
-        now = time.monotonic()
-        self._flushed = [f for f in self._flushed if now - f[2] < _KEEP_SECONDS]
-        self._flushed.append((self.watermark, taken, now))
+        self._flushed.append(_Flushed(self.watermark, taken))
         return taken
 
     def flushed(self, bucket: Bucket, new_watermark: int) -> None:
         """``bucket`` landed and moved the watermark to ``new_watermark``: reads at that watermark or later
-        see it in the rows."""
-        del bucket
+        see it in the rows; it is kept while a read that started before this is under way."""
         self.watermark = new_watermark
+        self._landed += 1
+        for flushed in self._flushed:
+            if flushed.bucket is bucket:
+                flushed.landed = self._landed
+        self._release()
 
     def failed(self, bucket: Bucket) -> None:
         """The flush of ``bucket`` did not land: its counters wait, live, for the next one."""
-        self._flushed = [f for f in self._flushed if f[1] is not bucket]
+        self._flushed = [f for f in self._flushed if f.bucket is not bucket]
         bucket.absorb(self.live)
         self.live = bucket
 
+    @property
+    def kept(self) -> int:
+        """How many flushed buckets are kept (in flight, or for reads under way)."""
+        return len(self._flushed)
+
     # -- the readers' side ---------------------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Held by a read from before its store query until it has added the buckets (``incident``,
+        ``alert``): the flushes that land meanwhile keep their buckets for it."""
+        started = self._landed
+        self._reads[started] = self._reads.get(started, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._reads[started] - 1
+            if left:
+                self._reads[started] = left
+            else:
+                del self._reads[started]
+            self._release()
+
+    def _release(self) -> None:
+        """Drops the landed buckets that no read under way can need: a read needs a bucket that landed after
+        it started."""
+        oldest = min(self._reads, default=self._landed)
+        if any(f.landed is not None and f.landed <= oldest for f in self._flushed):
+            self._flushed = [f for f in self._flushed if f.landed is None or f.landed > oldest]
+
     def _unseen(self, read_watermark: int) -> list[Bucket]:
         """The buckets a read at ``read_watermark`` did not see, oldest first (so the latest text wins)."""
-        return [*(bucket for base, bucket, _ in self._flushed if read_watermark <= base), self.live]
+        return [*(f.bucket for f in self._flushed if read_watermark <= f.base), self.live]
 
     def incident(self, incident: Incident, read_watermark: int) -> Incident:
         count, last_seen, updated = incident.alert_count, incident.last_seen_at, incident.updated_at
