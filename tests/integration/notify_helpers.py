@@ -33,10 +33,13 @@ FAST: dict[str, Any] = {
 }
 
 
-def config(receivers: list[dict[str, Any]], root: str | None = None, **notifications: Any) -> FileConfig:
+def config(
+    receivers: list[dict[str, Any]], root: str | None = None, route: dict[str, Any] | None = None, **notifications: Any
+) -> FileConfig:
+    """A configuration paging ``receivers`` (the root route to ``root`` or the first, with ``route``'s other keys)."""
     delivery = {**FAST, **notifications.pop("delivery", {})}
     doc = {
-        "route": {"receiver": root or receivers[0]["name"]},
+        "route": {"receiver": root or receivers[0]["name"], **(route or {})},
         "receivers": receivers,
         "notifications": {"public_url": "http://127.0.0.1:9", "delivery": delivery, **notifications},
     }

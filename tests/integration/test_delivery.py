@@ -293,6 +293,30 @@ async def test_a_restart_sends_what_was_due_and_nothing_twice(database_url: str)
             assert all(n == 1 for n in delivered.values()), delivered
 
 
+async def test_an_added_alert_pages_when_its_window_ends_not_at_the_next_poll(database_url: str) -> None:
+    """The commit that plans a page due later (an added alert's ``group_interval`` window) wakes the dispatcher for
+    that moment: with a poll interval of a minute the page still goes out as its window ends, not before."""
+    async with FakeWebhookReceiver() as hook:
+        cfg = config(
+            [{"name": "team", "webhook_configs": [{"url": hook.endpoint()}]}],
+            route={"group_interval": "1s"},
+            delivery={"poll_interval": "60s"},
+        )
+        async with service(database_url, cfg) as services:
+            node = unique("gpu-")
+            [opened] = await ingest(services, alert(unique("GPUNodeDown"), node=node))
+            await hook.wait_for_requests(1)  # the incident's opening page: due at once
+            [added] = await ingest(services, alert(unique("HighLatency"), node=node, service=unique("svc")))
+            assert added.incident_id == opened.incident_id  # grouped (topology: the same node)
+            [page] = [p for p in await pages(services, opened.incident_id) if p.event == "alert_added"]
+            assert page.next_at > datetime.now(UTC)  # due at the window's end, not yet
+            await hook.wait_for_requests(2, timeout=10)
+            done = await eventually(lambda: _all_done(services, opened.incident_id), what="both pages done")
+            [sent] = [p for p in done if p.event == "alert_added"]
+            assert sent.done_at is not None
+            assert sent.done_at >= page.next_at
+
+
 async def test_a_receiver_without_integrations_pages_nobody(database_url: str) -> None:
     async with service(database_url, config([{"name": "team"}], root="team")) as services:
         [result] = await ingest(services, alert(unique("Quiet")))

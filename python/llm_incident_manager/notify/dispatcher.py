@@ -119,14 +119,23 @@ class Dispatcher:
         if self._task is not None:
             await self._task
 
+    def due(self, when: datetime) -> None:
+        """A new page falls due at ``when``: wakes the embedded loop now if it is due, else when it is."""
+        if when <= self.clock.now():
+            self.wake()
+        else:
+            self._wake_at(when)
+
     def _wake_at(self, when: datetime) -> None:
-        """Wakes the embedded loop when a retry falls due before the next poll would notice."""
+        """Wakes the embedded loop when a page (a retry, a window's end) falls due before the next poll would
+        notice."""
         delay = (when - self.clock.now()).total_seconds()
         if self._task is None or delay >= self._poll:
             return
         loop = asyncio.get_running_loop()
-        if self._timer is not None and self._timer.when() <= loop.time() + delay:
-            return
+        now = loop.time()
+        if self._timer is not None and now <= self._timer.when() <= now + delay:
+            return  # a timer still to fire wakes the loop first
         if self._timer is not None:
             self._timer.cancel()
         self._timer = loop.call_later(max(delay, 0.0), self._wakeup.set)

@@ -258,12 +258,16 @@ class NotificationRuntime:
         self.planner.plan(ws)
 
     def committed(self, batches: Sequence[WriteSet]) -> None:
-        """After a commit: wake whoever moves new pages on."""
-        if any(ws.pages for ws in batches):
-            if self.queue is not None:
-                self.queue.wake()
-            else:
-                self.dispatcher.wake()
+        """After a commit: wake whoever moves new pages on. The embedded dispatcher is woken for when the first
+        new page falls due: at once for a page due now, by a timer for one due later (the end of its
+        ``group_interval`` window), rather than for a claim that finds nothing due."""
+        due = [page.next_at for ws in batches for page in ws.pages]
+        if not due:
+            return
+        if self.queue is not None:
+            self.queue.wake()
+        else:
+            self.dispatcher.due(min(due))
 
     async def stop(self) -> None:
         if self.escalations is not None:
