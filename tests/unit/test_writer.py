@@ -6,7 +6,7 @@ stores are exercised by the integration tests."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -247,17 +247,19 @@ async def test_a_flush_that_fails_during_the_reload_is_tried_again_and_the_write
     await writer.stop()
 
 
+_Batches = Sequence[WriteSet] | Callable[[], list[WriteSet]]
+
+
 class PipelinedCommitter(Committer):
     """A store that runs its commits one after the other in the order they start (as the SQLite store's thread
-    does) and refuses every commit after a failed one until ``clear_failure``."""
+    does), takes a deferred commit's batches when it gets to it, and refuses every commit after a failed one
+    until ``clear_failure`` (a deferred one before taking anything)."""
 
     pipelined = True
 
     def __init__(self) -> None:
         super().__init__()
-        self.queue: asyncio.Queue[tuple[Sequence[WriteSet], Bucket | None, asyncio.Future[int | None]]] = (
-            asyncio.Queue()
-        )
+        self.queue: asyncio.Queue[tuple[_Batches, Bucket | None, asyncio.Future[int | None]]] = asyncio.Queue()
         self.refusing = False
         self.cleared = 0
         self.started_with_flush: list[bool] = []
@@ -269,12 +271,20 @@ class PipelinedCommitter(Committer):
         self.queue.put_nowait((batches, flush, future))
         return future
 
+    def start_deferred_commit(self, take: Callable[[], list[WriteSet]]) -> asyncio.Future[int | None]:
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.started_with_flush.append(False)
+        self.queue.put_nowait((take, None, future))
+        return future
+
     async def _run(self) -> None:
         while True:
             batches, flush, future = await self.queue.get()
             if self.refusing:
                 future.set_exception(Unavailable("a commit queued before this one failed", retry_after=1))
                 continue
+            if callable(batches):
+                batches = batches()
             try:
                 future.set_result(await self.commit(batches, flush))
             except OSError as exc:
@@ -286,7 +296,7 @@ class PipelinedCommitter(Committer):
         self.cleared += 1
 
 
-async def test_a_pipelined_store_gets_a_second_commit_while_one_runs() -> None:
+async def test_a_pipelined_store_takes_every_batch_queued_behind_the_running_commit_when_it_gets_to_it() -> None:
     store = PipelinedCommitter()
 
     async def reload() -> None:
@@ -296,12 +306,42 @@ async def test_a_pipelined_store_gets_a_second_commit_while_one_runs() -> None:
     writer.start()
     store.gate.clear()
     first = writer.submit(WriteSet())
-    second = writer.submit(WriteSet())  # starts at once, behind the first
-    rest = [writer.submit(WriteSet()) for _ in range(3)]  # two are under way: these wait for the next
+    second = writer.submit(WriteSet())  # a deferred commit is queued at once, behind the first
+    rest = [writer.submit(WriteSet()) for _ in range(3)]  # queued after it: the deferred commit takes them too
     assert len(store.started_with_flush) == 2
     store.gate.set()
     await asyncio.gather(first, second, *rest)
-    assert [len(g) for g in store.groups] == [1, 1, 3]
+    assert [len(g) for g in store.groups] == [1, 4]
+    await writer.stop()
+    store.runner.cancel()
+
+
+async def test_a_deferred_commit_leaves_a_resync_barrier_and_what_follows_it_to_the_writer() -> None:
+    store = PipelinedCommitter()
+    reloads: list[int] = []
+    reloaded = asyncio.Event()
+
+    async def reload() -> None:
+        reloads.append(len(store.groups))
+        reloaded.set()
+
+    writer = GroupCommitWriter(store, reload, flush_interval=3600.0)
+    writer.start()
+    store.gate.clear()
+    first = writer.submit(WriteSet())
+    before = [writer.submit(WriteSet()) for _ in range(2)]  # the deferred commit's
+    writer.resync()
+    with pytest.raises(Unavailable):
+        await writer.ready()
+    store.gate.set()
+    await asyncio.gather(first, *before)
+    await reloaded.wait()
+    await asyncio.sleep(0)  # one turn of the loop: the writer marks itself healthy right after reload returns
+    assert not writer.recovering
+    assert [len(g) for g in store.groups] == [1, 2]
+    assert reloads == [2]  # after every batch queued before the barrier, and only once
+    await writer.submit(WriteSet())
+    assert [len(g) for g in store.groups] == [1, 2, 1]
     await writer.stop()
     store.runner.cancel()
 

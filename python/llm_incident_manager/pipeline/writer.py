@@ -6,11 +6,13 @@ into the rows first (``pipeline.projection``).
 
 A commit starts the moment a batch is submitted to an idle writer, not when the writer's task next gets a turn
 of the event loop. A store that runs its commits one after the other in their own thread (``pipelined``:
-SQLite) takes a second commit while one runs, so its thread goes from one to the next without waiting for the
-event loop, while the loop decides the batches of the one after (docs/performance.md). Such a second commit
-never folds in counters: the watermark a flush records must not cover batches whose counters are not yet in
-the buffer. If a commit fails, the store refuses the one queued behind it (``clear_failure`` lets it commit
-again once the state is reloaded). Each submitter awaits its own
+SQLite) takes a second, deferred commit while one runs: its batches are taken from the queue by the store's
+thread when it starts it (``start_deferred_commit``), so the thread goes from one commit to the next without
+waiting for the event loop to hand the next one over, and the next one holds every batch that arrived
+meanwhile (docs/performance.md). Such a second commit never folds in counters: the watermark a flush records
+must not cover batches whose counters are not yet in the buffer. If a commit fails, the store refuses the one
+queued behind it before taking anything from the queue (``clear_failure`` lets it commit again once the state
+is reloaded). Each submitter awaits its own
 batch's commit, so ``202`` is only sent once the batch is durable. If a commit
 fails, every batch in it and every batch queued behind it fails (the callers answer 503 + Retry-After), and
 ``on_failure`` runs before anything else is decided: the pipeline reloads its in-memory state from the store,
@@ -42,6 +44,10 @@ _Inflight = tuple[list[_Item], Bucket | None, Awaitable[int | None]]
 
 class _Committer(Protocol):
     async def commit(self, batches: Sequence[WriteSet], flush: Bucket | None = None) -> int | None: ...
+
+
+class _Deferring(Protocol):
+    def start_deferred_commit(self, take: Callable[[], list[WriteSet]]) -> Awaitable[int | None]: ...
 
 
 def _start_commit(store: _Committer, batches: Sequence[WriteSet], flush: Bucket | None) -> Awaitable[int | None]:
@@ -136,13 +142,15 @@ class GroupCommitWriter:
         self._pending.append((None, asyncio.get_running_loop().create_future()))
         self._wakeup.set()
 
-    def _take(self) -> list[_Item]:
+    def _take(self, *, barrier: bool = True) -> list[_Item]:
+        """The next group from the queue, up to ``max_alerts``; a resync barrier goes alone (``barrier``) or is
+        left at the head (a deferred commit leaves it to the writer's task)."""
         taken: list[_Item] = []
         alerts = 0
         while self._pending and (not taken or alerts < self._max_alerts):
             ws = self._pending[0][0]
             if ws is None:  # a barrier goes alone
-                if not taken:
+                if not taken and barrier:
                     taken.append(self._pending.popleft())
                 break
             taken.append(self._pending.popleft())
@@ -173,13 +181,36 @@ class GroupCommitWriter:
         )
 
     def _top_up(self) -> None:
-        """Starts a commit when none runs, or (pipelined store, no counters due) a second one behind it."""
+        """Starts a commit when none runs, or (pipelined store, no counters due) a deferred one behind it."""
         if not self._healthy.is_set():
             return
         if not self._inflight:
             self._start(flush=True)
         elif self._pipelined and len(self._inflight) == 1 and not self._flush_due():
-            self._start(flush=False)
+            self._start_deferred()
+
+    def _start_deferred(self) -> None:
+        """Queues a commit behind the running one whose batches the store's thread takes from the queue when it
+        starts it: every batch queued by then, not only those queued now. Only the store's thread takes from the
+        queue while this commit is under way (the writer's task takes only when no commit is), and the queue is
+        a deque, whose appends and pops are atomic, so the event loop can go on appending to it meanwhile."""
+        if not self._pending or self._pending[0][0] is None:
+            return
+        group: list[_Item] = []
+
+        def take() -> list[WriteSet]:
+            group.extend(self._take(barrier=False))
+            return [ws for ws, _ in group if ws is not None]
+
+        store: _Deferring = self._store  # type: ignore[assignment]  # ``pipelined`` says it defers
+        try:
+            running = store.start_deferred_commit(take)
+        except Exception as exc:  # the store could not even start: the commit failed
+            failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            running = failed
+        self._inflight.append((group, None, running))
+        self._wakeup.set()
 
     def _start(self, *, flush: bool) -> bool:
         """Starts the next commit: the queued batches up to the limit, with the due counters when ``flush``. False

@@ -19,7 +19,7 @@ from llm_incident_manager.pipeline.writeset import NewPage, WriteSet
 from llm_incident_manager.store.codec import EPOCH, encode_json
 from llm_incident_manager.store.protocol import Page
 
-__all__ = ["PAGE_COLUMNS", "CommitRows", "commit_rows", "flush_rows", "page", "page_row", "recount_rows"]
+__all__ = ["PAGE_COLUMNS", "CommitRows", "Row", "commit_rows", "flush_rows", "page", "page_row", "recount_rows"]
 
 T = TypeVar("T")
 Row = tuple[Any, ...]

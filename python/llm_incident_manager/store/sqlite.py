@@ -39,7 +39,16 @@ from llm_incident_manager.store.codec import (
 )
 from llm_incident_manager.store.migrations import migrations
 from llm_incident_manager.store.protocol import ApiKeyRecord, IncidentQuery, Page
-from llm_incident_manager.store.rows import PAGE_COLUMNS, commit_rows, flush_rows, page, page_row, recount_rows
+from llm_incident_manager.store.rows import (
+    PAGE_COLUMNS,
+    CommitRows,
+    Row,
+    commit_rows,
+    flush_rows,
+    page,
+    page_row,
+    recount_rows,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -279,11 +288,10 @@ def _incident(row: sqlite3.Row) -> Incident:
 
 class SQLiteStore:
     kind = "sqlite"
-    #: commits run in the order they are started, one after the other on their own thread, so the writer could
-    #: queue a second one behind the running one (pipeline.writer); it does not: measured on the peer's stream,
-    #: starting the next commit only when one ends makes bigger groups and did better at every point (batch 100,
-    #: one alert per request, the p99 at 2,000 alerts/s; docs/performance.md)
-    pipelined = False
+    #: commits run in the order they are started, one after the other on their own thread, so the writer queues
+    #: a second, deferred one behind the running one (``start_deferred_commit``; pipeline.writer): the thread
+    #: takes its batches when it gets to it, every batch queued by then (docs/performance.md)
+    pipelined = True
 
     def __init__(self, url: str, *, synchronous: str = "FULL", timeout: float = 10.0) -> None:
         self.path = _path_of(url)
@@ -372,32 +380,58 @@ class SQLiteStore:
         one after the other (``pipelined``), and once one fails every commit after it is refused until
         ``clear_failure``: a later batch may build on a failed one's decisions."""
         rows = commit_rows(batches, to_us, int)
-        flush_alerts, flush_incidents = flush_rows(flush, to_us) if flush else ([], [])
+        flushed = None if flush is None else flush_rows(flush, to_us) if flush else ([], [])
+
+        def run(conn: sqlite3.Connection) -> int | None:
+            if self._failed:
+                raise Unavailable("a commit queued before this one failed", retry_after=1)
+            return self._commit_in_thread(conn, rows, flushed)
+
+        return self._start_write(run)
+
+    def start_deferred_commit(self, take: Callable[[], list[WriteSet]]) -> asyncio.Future[int | None]:
+        """A commit of the batches ``take()`` returns when the writer thread gets to it, after every commit
+        started before it (``pipeline.writer``): the thread goes on to it as soon as the one before ends, without
+        waiting for the event loop. It never folds counters in. Refused, before ``take`` runs, after a failed
+        commit; nothing to take, no transaction."""
 
         def run(conn: sqlite3.Connection) -> int | None:
             if self._failed:
                 raise Unavailable("a commit queued before this one failed", retry_after=1)
             try:
-                return write(conn)
+                batches = take()
+                rows = commit_rows(batches, to_us, int) if batches else None
             except BaseException:
                 self._failed = True
                 raise
+            return None if rows is None else self._commit_in_thread(conn, rows, None)
 
-        def write(conn: sqlite3.Connection) -> int | None:
+        return self._start_write(run)
+
+    def _commit_in_thread(
+        self,
+        conn: sqlite3.Connection,
+        rows: CommitRows,
+        flushed: tuple[list[Row], list[Row]] | None,
+    ) -> int | None:
+        """One group commit's transaction, on the writer thread; a failure makes the store refuse every commit
+        after it until ``clear_failure``."""
+        try:
             with _immediate(conn):
                 # counters first: the watermark they record must not cover this group's alert-log rows, whose
                 # counters are not in the bucket
                 watermark = None
-                if flush is not None:
-                    _flush(conn, flush_alerts, flush_incidents)
+                if flushed is not None:
+                    _flush(conn, *flushed)
                     watermark = int(conn.execute(_ADVANCE).fetchone()[0])
                 if rows.batches:  # the alert log's payloads, compressed here, without the GIL
                     rows.batches = [(r[0], r[1], r[2], zlib.compress(r[3], 1), r[4]) for r in rows.batches]
                 for name, params in rows.in_order():
                     conn.executemany(_COMMIT_SQL[name], params)
             return watermark
-
-        return self._start_write(run)
+        except BaseException:
+            self._failed = True
+            raise
 
     def clear_failure(self) -> None:
         """Commits are accepted again (the writer reloads its state from the store after a failed commit)."""
