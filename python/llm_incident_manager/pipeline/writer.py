@@ -203,13 +203,17 @@ class GroupCommitWriter:
             return [ws for ws, _ in group if ws is not None]
 
         store: _Deferring = self._store  # type: ignore[assignment]  # ``pipelined`` says it defers
+        self._under_way(group, None, lambda: store.start_deferred_commit(take))
+
+    def _under_way(self, group: list[_Item], bucket: Bucket | None, start: Callable[[], Awaitable[int | None]]) -> None:
+        """``start()``s a commit and counts it under way; a store that cannot even start it fails it."""
         try:
-            running = store.start_deferred_commit(take)
-        except Exception as exc:  # the store could not even start: the commit failed
+            running = start()
+        except Exception as exc:
             failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             running = failed
-        self._inflight.append((group, None, running))
+        self._inflight.append((group, bucket, running))
         self._wakeup.set()
 
     def _start(self, *, flush: bool) -> bool:
@@ -225,14 +229,7 @@ class GroupCommitWriter:
         # these batches), then the batches
         bucket = self.buffer.take() if due else None
         batches = [ws for ws, _ in group if ws is not None]
-        try:
-            running = _start_commit(self._store, batches, bucket)
-        except Exception as exc:  # the store could not even start: the commit failed
-            failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-            failed.set_exception(exc)
-            running = failed
-        self._inflight.append((group, bucket, running))
-        self._wakeup.set()
+        self._under_way(group, bucket, lambda: _start_commit(self._store, batches, bucket))
         return True
 
     async def _commit(self, batches: list[WriteSet]) -> None:
