@@ -380,7 +380,7 @@ class SQLiteStore:
         one after the other (``pipelined``), and once one fails every commit after it is refused until
         ``clear_failure``: a later batch may build on a failed one's decisions."""
         rows = commit_rows(batches, to_us, int)
-        flushed = None if flush is None else flush_rows(flush, to_us) if flush else ([], [])
+        flushed = None if flush is None else flush_rows(flush, to_us)
 
         def run(conn: sqlite3.Connection) -> int | None:
             if self._failed:
